@@ -1,0 +1,27 @@
+# `make demo` and `make test` work on a fresh machine: they create .venv and install segue first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export OPENBLAS_NUM_THREADS := 1
+
+.PHONY: setup test demo bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+test: setup
+	$(PY) -m pytest
+
+demo: setup
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo.sh
+
+bench: setup
+	$(PY) benchmarks/ingest.py
+
+clean:
+	rm -rf demo-data .pytest_cache

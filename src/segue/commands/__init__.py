@@ -1,0 +1,8 @@
+"""CLI commands, one module per area, all registered on the single Typer app in ``_app``."""
+
+from segue.commands._app import app
+
+# Importing a module registers its commands on ``app``.
+COMMAND_MODULES = ("synth", "data", "evaluation", "models", "inspect")
+
+__all__ = ["app", "COMMAND_MODULES"]

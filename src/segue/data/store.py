@@ -1,0 +1,437 @@
+"""The segue store: a directory of Parquet files plus a manifest, and its CSR view.
+
+Layout (``FORMAT_VERSION`` 1)::
+
+    STORE/tracks.parquet     track_id, track_uri, track_name, artist_id, artist_uri, artist_name,
+                             album_id, album_uri, album_name, duration_ms, count
+    STORE/playlists.parquet  pid, name, description, collaborative, modified_at, num_followers,
+                             num_edits, tracks (list<int32>, playlist order, repeats kept)
+    STORE/manifest.json      format, version, sources, counts, skipped, warnings, fingerprint
+
+Inside the library a track, artist or album is a dense int32 id (its row in ``tracks.parquet``,
+artists and albums numbered in order of first appearance); URIs live only at the edges. Artists or
+albums without any identifying field get id -1.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+from collections.abc import Iterable, Sequence
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from segue import __version__
+from segue.data.mpd import ParsedPlaylists, parse_playlists
+from segue.errors import InputError, NotFoundError, StoreError
+from segue.io import atomic_dir, read_json, write_json
+
+FORMAT = "segue-store"
+FORMAT_VERSION = 1
+TRACKS_FILE = "tracks.parquet"
+PLAYLISTS_FILE = "playlists.parquet"
+MANIFEST_FILE = "manifest.json"
+
+TRACKS_SCHEMA = pa.schema(
+    [
+        ("track_id", pa.int32()),
+        ("track_uri", pa.string()),
+        ("track_name", pa.string()),
+        ("artist_id", pa.int32()),
+        ("artist_uri", pa.string()),
+        ("artist_name", pa.string()),
+        ("album_id", pa.int32()),
+        ("album_uri", pa.string()),
+        ("album_name", pa.string()),
+        ("duration_ms", pa.int64()),
+        ("count", pa.int64()),
+    ]
+)
+PLAYLISTS_SCHEMA = pa.schema(
+    [
+        ("pid", pa.int64()),
+        ("name", pa.string()),
+        ("description", pa.string()),
+        ("collaborative", pa.bool_()),
+        ("modified_at", pa.int64()),
+        ("num_followers", pa.int64()),
+        ("num_edits", pa.int64()),
+        ("tracks", pa.list_(pa.int32())),
+    ]
+)
+PLAYLIST_META_COLUMNS = ("name", "description", "collaborative", "modified_at", "num_followers", "num_edits")
+TRACK_META_COLUMNS = ("track_name", "artist_uri", "artist_name", "album_uri", "album_name", "duration_ms")
+
+
+def vocabulary_fingerprint(track_uris: pa.Array | Sequence[str]) -> str:
+    """sha256 of the track URIs in id order: equal fingerprints mean equal track ids."""
+    digest = hashlib.sha256()
+    arr = pa.array(track_uris, type=pa.string()) if not isinstance(track_uris, pa.Array) else track_uris
+    arr = arr.cast(pa.large_string()) if arr.type == pa.string() else arr
+    # Hash the Arrow buffers (offsets + bytes) in chunks: no Python loop over millions of URIs.
+    step = 1 << 20
+    for start in range(0, len(arr), step):
+        chunk = pa.concat_arrays([arr.slice(start, step)])  # materialise a zero-offset copy
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64, count=len(chunk) + 1)
+        data = chunk.buffers()[2]
+        lengths = np.diff(offsets).astype(np.int64)
+        digest.update(lengths.tobytes())
+        if data is not None:
+            digest.update(memoryview(data)[offsets[0] : offsets[-1]])
+    return "sha256:" + digest.hexdigest()
+
+
+class _Vocabulary:
+    """Grows a str -> dense id mapping; ``ids`` returns the ids and how many were new."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def ids(self, keys: Iterable[str]) -> np.ndarray:
+        index = self.index
+        return np.fromiter((index.setdefault(k, len(index)) for k in keys), dtype=np.int32)
+
+
+def _entity_keys(uris: list, names: list, scope: list | None = None) -> list:
+    """Key an artist/album by URI, else by name (stripped subsets), else None (unknown)."""
+    keys = []
+    for i, (uri, name) in enumerate(zip(uris, names)):
+        if uri:
+            keys.append(uri)
+        elif name:
+            keys.append("name:" + name + ("\x00" + scope[i] if scope is not None and scope[i] else ""))
+        else:
+            keys.append(None)
+    return keys
+
+
+class StoreBuilder:
+    """Merges parsed slices into global ids and streams playlists into Parquet.
+
+    Memory grows with the vocabulary (distinct tracks), not with the number of playlists or files:
+    playlists are written one row group per added batch.
+    """
+
+    def __init__(self, directory: Path, *, skip_invalid: bool = False) -> None:
+        self.directory = Path(directory)
+        self.skip_invalid = skip_invalid
+        self.tracks = _Vocabulary()
+        self.artists = _Vocabulary()
+        self.albums = _Vocabulary()
+        self._track_chunks: list[pa.RecordBatch] = []
+        self._counts = np.zeros(0, dtype=np.int64)
+        self._pid_source: dict[int, str] = {}
+        self.skipped: list[dict] = []
+        self.warnings: dict[str, int] = {}
+        self.n_playlists = 0
+        self.n_entries = 0
+        self._writer = pq.ParquetWriter(self.directory / PLAYLISTS_FILE, PLAYLISTS_SCHEMA, compression="zstd")
+
+    def add(self, parsed: ParsedPlaylists) -> None:
+        self.skipped.extend(parsed.skipped)
+        for key, value in parsed.warnings.items():
+            self.warnings[key] = self.warnings.get(key, 0) + value
+        keep = self._drop_duplicate_pids(parsed)
+        n_before = len(self.tracks)
+        global_ids = self.tracks.ids(parsed.track_uri)
+        new = np.flatnonzero(global_ids >= n_before)
+        if len(new):
+            self._add_track_metadata(parsed, new)
+        entries = global_ids[parsed.entries()] if parsed.entry_track else np.zeros(0, np.int32)
+        offsets = parsed.offsets()
+        if keep is not None:
+            lengths = np.diff(offsets)
+            entries = entries[np.repeat(keep, lengths)]
+            offsets = np.zeros(int(keep.sum()) + 1, dtype=np.int64)
+            np.cumsum(lengths[keep], out=offsets[1:])
+        if len(self._counts) < len(self.tracks):
+            self._counts = np.concatenate([self._counts, np.zeros(len(self.tracks) - len(self._counts), np.int64)])
+        self._counts += np.bincount(entries, minlength=len(self._counts))
+        columns = {"pid": parsed.pid}
+        columns.update({name: getattr(parsed, name) for name in PLAYLIST_META_COLUMNS})
+        if keep is not None:
+            columns = {k: [v for v, ok in zip(col, keep) if ok] for k, col in columns.items()}
+        tracks = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(entries, pa.int32()))
+        table = pa.Table.from_arrays(
+            [pa.array(columns[f.name], f.type) for f in PLAYLISTS_SCHEMA if f.name != "tracks"] + [tracks],
+            schema=PLAYLISTS_SCHEMA,
+        )
+        if table.num_rows:
+            self._writer.write_table(table)
+        self.n_playlists += table.num_rows
+        self.n_entries += len(entries)
+
+    def _drop_duplicate_pids(self, parsed: ParsedPlaylists) -> np.ndarray | None:
+        keep = None
+        for i, pid in enumerate(parsed.pid):
+            first = self._pid_source.get(pid)
+            if first is None:
+                self._pid_source[pid] = parsed.source
+                continue
+            message = (
+                f"{parsed.source}: duplicate pid {pid}, already read from {first}. "
+                "pids must be unique across the input; remove one copy or pass --skip-invalid."
+            )
+            if not self.skip_invalid:
+                raise InputError(message)
+            if keep is None:
+                keep = np.ones(parsed.n_playlists, dtype=bool)
+            keep[i] = False
+            self.skipped.append({"file": parsed.source, "position": None, "pid": pid, "reason": message})
+        return keep
+
+    def _add_track_metadata(self, parsed: ParsedPlaylists, new: np.ndarray) -> None:
+        pick = new.tolist()
+        cols = {name: [getattr(parsed, name)[i] for i in pick] for name in ("track_uri", *TRACK_META_COLUMNS)}
+        artist_keys = _entity_keys(cols["artist_uri"], cols["artist_name"])
+        album_keys = _entity_keys(cols["album_uri"], cols["album_name"], scope=artist_keys)
+        artist_ids = self._entity_ids(self.artists, artist_keys)
+        album_ids = self._entity_ids(self.albums, album_keys)
+        first_id = len(self.tracks) - len(pick)
+        batch = pa.RecordBatch.from_arrays(
+            [
+                pa.array(np.arange(first_id, first_id + len(pick), dtype=np.int32)),
+                pa.array(cols["track_uri"], pa.string()),
+                pa.array(cols["track_name"], pa.string()),
+                pa.array(artist_ids),
+                pa.array(cols["artist_uri"], pa.string()),
+                pa.array(cols["artist_name"], pa.string()),
+                pa.array(album_ids),
+                pa.array(cols["album_uri"], pa.string()),
+                pa.array(cols["album_name"], pa.string()),
+                pa.array(cols["duration_ms"], pa.int64()),
+            ],
+            schema=TRACKS_SCHEMA.remove(TRACKS_SCHEMA.get_field_index("count")),
+        )
+        self._track_chunks.append(batch)
+
+    @staticmethod
+    def _entity_ids(vocab: _Vocabulary, keys: list) -> np.ndarray:
+        ids = np.full(len(keys), -1, dtype=np.int32)
+        known = [i for i, k in enumerate(keys) if k is not None]
+        if known:
+            ids[known] = vocab.ids(keys[i] for i in known)
+        return ids
+
+    def finish(self, manifest_extra: dict | None = None) -> dict:
+        """Close the playlists file, write tracks.parquet and manifest.json; return the manifest."""
+        self._writer.close()
+        if self._track_chunks:
+            tracks = pa.Table.from_batches(self._track_chunks)
+        else:
+            tracks = TRACKS_SCHEMA.remove(TRACKS_SCHEMA.get_field_index("count")).empty_table()
+        tracks = tracks.append_column("count", pa.array(self._counts[: tracks.num_rows], pa.int64()))
+        pq.write_table(tracks, self.directory / TRACKS_FILE, compression="zstd")
+        manifest = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "segue_version": __version__,
+            "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "counts": {
+                "playlists": self.n_playlists,
+                "entries": self.n_entries,
+                "tracks": len(self.tracks),
+                "artists": len(self.artists),
+                "albums": len(self.albums),
+            },
+            "fingerprint": vocabulary_fingerprint(tracks.column("track_uri").combine_chunks()),
+            "skipped": self.skipped,
+            "warnings": self.warnings,
+        }
+        manifest.update(manifest_extra or {})
+        write_json(self.directory / MANIFEST_FILE, manifest)
+        return manifest
+
+    def abort(self) -> None:
+        self._writer.close()
+
+
+def build_store(playlists: Iterable[dict], out: str | os.PathLike, *, source: str = "<memory>",
+                skip_invalid: bool = False, manifest_extra: dict | None = None) -> "Store":
+    """Write a store from MPD-style playlist dicts (in memory), atomically. Handy for tests and tools."""
+    playlists = list(playlists)
+    with atomic_dir(out) as tmp:
+        builder = StoreBuilder(tmp, skip_invalid=skip_invalid)
+        try:
+            builder.add(parse_playlists(playlists, source, skip_invalid=skip_invalid))
+            builder.finish({"sources": [{"path": source}], **(manifest_extra or {})})
+        except BaseException:
+            builder.abort()
+            raise
+    return Store.open(out)
+
+
+class Store:
+    """Read-only view of a store: playlists as CSR arrays, tracks as id-indexed arrays, vocab both ways."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path).absolute()
+        manifest_path = self.path / MANIFEST_FILE
+        if not manifest_path.is_file():
+            raise StoreError(
+                f"{self.path} is not a segue store (no {MANIFEST_FILE}). Create one with `segue ingest`."
+            )
+        self.manifest = read_json(manifest_path)
+        if self.manifest.get("format") != FORMAT or self.manifest.get("version") != FORMAT_VERSION:
+            raise StoreError(
+                f"{manifest_path}: unknown store format {self.manifest.get('format')!r} version "
+                f"{self.manifest.get('version')!r}; this segue reads {FORMAT} version {FORMAT_VERSION}. "
+                "Re-ingest the source data."
+            )
+        for name in (TRACKS_FILE, PLAYLISTS_FILE):
+            if not (self.path / name).is_file():
+                raise StoreError(f"{self.path}: {name} is missing; the store is incomplete. Re-ingest it.")
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> "Store":
+        return cls(path)
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r}, playlists={self.n_playlists}, tracks={self.n_tracks})"
+
+    # ---- playlists -------------------------------------------------------------------------
+    @cached_property
+    def _playlist_tracks(self) -> pa.ListArray:
+        column = pq.read_table(self.path / PLAYLISTS_FILE, columns=["tracks"]).column("tracks")
+        return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+
+    @cached_property
+    def indptr(self) -> np.ndarray:
+        """(n_playlists + 1,) int64 row offsets into :attr:`indices`."""
+        tracks = self._playlist_tracks
+        offsets = np.asarray(tracks.offsets, dtype=np.int64)
+        return offsets - offsets[0]
+
+    @cached_property
+    def indices(self) -> np.ndarray:
+        """(n_entries,) int32 track ids of all playlists, concatenated in playlist order."""
+        tracks = self._playlist_tracks
+        start, end = int(np.asarray(tracks.offsets[0:1])[0]), int(np.asarray(tracks.offsets[-1:])[0])
+        values = tracks.values.slice(start, end - start)
+        return values.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+
+    @cached_property
+    def pids(self) -> np.ndarray:
+        return pq.read_table(self.path / PLAYLISTS_FILE, columns=["pid"]).column("pid").to_numpy()
+
+    @cached_property
+    def playlist_meta(self) -> pa.Table:
+        """Playlist metadata columns (everything but the tracks), one row per playlist."""
+        return pq.read_table(self.path / PLAYLISTS_FILE, columns=["pid", *PLAYLIST_META_COLUMNS])
+
+    @cached_property
+    def names(self) -> list[str | None]:
+        return self.playlist_meta.column("name").to_pylist()
+
+    @property
+    def n_playlists(self) -> int:
+        return int(self.manifest["counts"]["playlists"])
+
+    @property
+    def n_entries(self) -> int:
+        return int(self.manifest["counts"]["entries"])
+
+    @cached_property
+    def _row_of_pid(self) -> dict[int, int]:
+        return {int(pid): row for row, pid in enumerate(self.pids.tolist())}
+
+    def row_of_pid(self, pid: int) -> int:
+        row = self._row_of_pid.get(int(pid))
+        if row is None:
+            raise NotFoundError(f"pid {pid} is not in the store {self.path}.")
+        return row
+
+    def playlist_tracks(self, row: int) -> np.ndarray:
+        """Track ids of the playlist at ``row`` (not pid), in order."""
+        return self.indices[self.indptr[row] : self.indptr[row + 1]]
+
+    def playlist_lengths(self) -> np.ndarray:
+        return np.diff(self.indptr)
+
+    def csr(self, binary: bool = True, dtype=np.float32):
+        """Playlists x tracks ``scipy.sparse.csr_matrix``; repeats summed unless ``binary``."""
+        import scipy.sparse as sp
+
+        matrix = sp.csr_matrix(
+            # copies: scipy sorts indices in place and the Arrow-backed arrays are read-only
+            (np.ones(len(self.indices), dtype=dtype), self.indices.copy(), self.indptr.copy()),
+            shape=(self.n_playlists, self.n_tracks),
+        )
+        matrix.sum_duplicates()
+        if binary:
+            matrix.data[:] = 1
+        return matrix
+
+    # ---- tracks ----------------------------------------------------------------------------
+    @cached_property
+    def tracks(self) -> pa.Table:
+        return pq.read_table(self.path / TRACKS_FILE)
+
+    @property
+    def n_tracks(self) -> int:
+        return int(self.manifest["counts"]["tracks"])
+
+    @property
+    def n_artists(self) -> int:
+        return int(self.manifest["counts"]["artists"])
+
+    @property
+    def n_albums(self) -> int:
+        return int(self.manifest["counts"]["albums"])
+
+    @property
+    def fingerprint(self) -> str:
+        return self.manifest["fingerprint"]
+
+    def _track_column(self, name: str) -> np.ndarray:
+        return self.tracks.column(name).to_numpy()
+
+    @cached_property
+    def track_artist(self) -> np.ndarray:
+        """(n_tracks,) int32 artist id per track, -1 when unknown."""
+        return self._track_column("artist_id").astype(np.int32, copy=False)
+
+    @cached_property
+    def track_album(self) -> np.ndarray:
+        """(n_tracks,) int32 album id per track, -1 when unknown."""
+        return self._track_column("album_id").astype(np.int32, copy=False)
+
+    @cached_property
+    def track_count(self) -> np.ndarray:
+        """(n_tracks,) int64 occurrences of each track in the store's playlists (repeats counted)."""
+        return self._track_column("count").astype(np.int64, copy=False)
+
+    @cached_property
+    def track_uris(self) -> list[str]:
+        return self.tracks.column("track_uri").to_pylist()
+
+    @cached_property
+    def _track_index(self) -> dict[str, int]:
+        return {uri: i for i, uri in enumerate(self.track_uris)}
+
+    def track_id(self, uri: str) -> int:
+        tid = self._track_index.get(uri)
+        if tid is None:
+            raise NotFoundError(f"track {uri!r} is not in the store {self.path}.")
+        return tid
+
+    def track_ids(self, uris: Iterable[str], missing: int = -1) -> np.ndarray:
+        """int32 ids for ``uris``; unknown URIs map to ``missing``."""
+        index = self._track_index
+        return np.fromiter((index.get(u, missing) for u in uris), dtype=np.int32)
+
+    def track_info(self, ids: Sequence[int] | np.ndarray) -> list[dict]:
+        """Display metadata (uri, name, artist, album, ids) for track ids; -1 gives None."""
+        ids = np.asarray(ids, dtype=np.int64)
+        valid = ids[ids >= 0]
+        rows = self.tracks.take(pa.array(valid)).to_pylist() if len(valid) else []
+        it = iter(rows)
+        return [next(it) if i >= 0 else None for i in ids.tolist()]

@@ -1,0 +1,33 @@
+"""Exceptions that carry a sentence a user can act on.
+
+The CLI prints ``str(exc)`` and exits non-zero; the API maps them onto one JSON error shape.
+"""
+
+from __future__ import annotations
+
+
+class SegueError(Exception):
+    """Base class for every user-facing error in segue."""
+
+    status_code = 400
+
+
+class InputError(SegueError, ValueError):
+    """Bad input data: a file, a field, a value. The message names where and what to do."""
+
+
+class StoreError(SegueError):
+    """A store is missing, incomplete or of an unknown format."""
+
+
+class ModelError(SegueError):
+    """A model directory is missing, inconsistent, or belongs to another store."""
+
+
+class NotFoundError(SegueError, KeyError):
+    """A pid, track URI or model name that does not exist."""
+
+    status_code = 404
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""

@@ -1,0 +1,1 @@
+"""Recommendation models; see base.py for the interface and registry."""
