@@ -11,6 +11,7 @@ from segue.errors import InputError
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+_KIND_NAMES = {int: "an integer", float: "a number", str: "a string"}
 
 
 def _coerce(name: str, text: str, kind):
@@ -27,11 +28,11 @@ def _coerce(name: str, text: str, kind):
         if low in _FALSE:
             return False
         raise InputError(f"setting {name}={text!r}: expected true or false.")
-    if kind in (int, float, str):
+    if kind in _KIND_NAMES:
         try:
             return kind(text)
         except ValueError:
-            raise InputError(f"setting {name}={text!r}: expected a {kind.__name__}.") from None
+            raise InputError(f"setting {name}={text!r}: expected {_KIND_NAMES[kind]}.") from None
     raise InputError(f"setting {name}: values of type {kind} cannot be set from the command line.")
 
 

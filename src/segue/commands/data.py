@@ -1,3 +1,97 @@
-"""CLI commands (filled in by its area)."""
+"""Data commands: ``segue ingest`` (MPD JSON -> store) and ``segue stats`` (figures and plots of a store)."""
 
-from segue.commands._app import app, command  # noqa: F401
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from segue.commands._app import command, console, err_console
+
+SHOWN_SKIPS = 10
+
+
+@command(no_args_is_help=True)
+def ingest(
+    sources: list[Path] = typer.Argument(
+        ..., help="MPD slice files, folders of slices, the official MPD zip, or challenge-set files.",
+        show_default=False,
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="The store folder to write (replaced only on success)."),
+    skip_invalid: bool = typer.Option(
+        False, "--skip-invalid", help="Skip bad playlists and unreadable files (listed in the manifest) instead of stopping."
+    ),
+    workers: int = typer.Option(None, "--workers", "-w", min=0, help="Parsing processes [default: one per core]."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Read MPD-format JSON into a store: dense int32 ids for tracks, artists and albums, playlists in Parquet."""
+    from segue.data.ingest import WARNING_TEXT, ingest as run_ingest, summary_line
+
+    store = run_ingest(sources, out, skip_invalid=skip_invalid, workers=workers, progress=progress)
+    manifest = store.manifest
+    for kind, count in manifest.get("warnings", {}).items():
+        err_console.print(Text("warning: ", style="yellow") + Text(f"{count:,} {WARNING_TEXT.get(kind, kind)}"), soft_wrap=True)
+    skipped = manifest.get("skipped", [])
+    for skip in skipped[:SHOWN_SKIPS]:
+        err_console.print(Text("skipped: ", style="yellow") + Text(skip["reason"]), soft_wrap=True)
+    if len(skipped) > SHOWN_SKIPS:
+        more = f"... and {len(skipped) - SHOWN_SKIPS:,} more, all listed in {store.path / 'manifest.json'}"
+        err_console.print(Text("skipped: ", style="yellow") + Text(more), soft_wrap=True)
+    console.print(summary_line(store), highlight=False, soft_wrap=True)
+
+
+@command(no_args_is_help=True)
+def stats(
+    store_path: Path = typer.Argument(..., metavar="STORE", help="A store written by `segue ingest`."),
+    plot: Path = typer.Option(None, "--plot", help="Also write a PNG: length distribution and track popularity."),
+    top: int = typer.Option(20, "--top", min=0, help="How many top tracks, artists and titles to list."),
+) -> None:
+    """Dataset figures as Spotify's MPD stats script reports them: sizes, titles, lengths, top tracks and artists."""
+    from segue.data.stats import compute_stats, plot_stats
+    from segue.data.store import Store
+
+    store = Store.open(store_path)
+    figures = compute_stats(store, top=top)
+    summary = Table(title=f"{store.path}", show_header=False)
+    summary.add_column("figure")
+    summary.add_column("value", justify="right")
+    rows = [
+        ("playlists", figures["playlists"]),
+        ("playlist entries (tracks incl. repeats)", figures["entries"]),
+        ("unique tracks", figures["tracks"]),
+        ("unique albums", figures["albums"]),
+        ("unique artists", figures["artists"]),
+        ("unique titles", figures["titles"]),
+        ("unique normalised titles", figures["normalized_titles"]),
+        ("playlists with a description", figures["playlists_with_description"]),
+        ("tracks seen once", figures["tracks_seen_once"]),
+    ]
+    for name, value in rows:
+        summary.add_row(name, f"{value:,}")
+    summary.add_row("mean / median length", f"{figures['length_mean']:.1f} / {figures['length_median']:g}")
+    summary.add_row("min / max length", f"{figures['length_min']} / {figures['length_max']}")
+    console.print(summary)
+    if top:
+        console.print(_ranked("top tracks", ["track", "artist", "entries"],
+                              [(t["track_name"] or t["track_uri"], t["artist_name"] or "", t["count"])
+                               for t in figures["top_tracks"]]))
+        console.print(_ranked("top artists", ["artist", "entries"],
+                              [(a["artist_name"] or a["artist_uri"] or "?", a["count"]) for a in figures["top_artists"]]))
+        console.print(_ranked("top normalised titles", ["title", "playlists"],
+                              [(t["title"], t["count"]) for t in figures["top_titles"]]))
+    if plot is not None:
+        plot_stats(store, plot)
+        console.print(f"wrote {plot}", highlight=False)
+
+
+def _ranked(title: str, columns: list[str], rows: list[tuple]) -> Table:
+    table = Table(title=title)
+    table.add_column("#", justify="right")
+    for name in columns[:-1]:
+        table.add_column(name, overflow="fold")
+    table.add_column(columns[-1], justify="right")
+    for rank, row in enumerate(rows, start=1):
+        table.add_row(str(rank), *(str(v) for v in row[:-1]), f"{row[-1]:,}")
+    return table

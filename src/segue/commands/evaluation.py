@@ -1,3 +1,135 @@
-"""CLI commands (filled in by its area)."""
+"""Evaluation by the RecSys Challenge 2018 rules: split, evaluate, submit, verify, score."""
 
-from segue.commands._app import app, command  # noqa: F401
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from segue.commands._app import command, console, err_console, fail
+
+
+def _progress_enabled() -> bool:
+    return err_console.is_terminal
+
+
+def _print_table(results: dict, title: str) -> None:
+    """One comparison table, never squeezed below the width its cells need."""
+    from segue.evaluate.report import rich_table, table_rows
+
+    header, rows = table_rows(results)
+    needed = sum(max(len(r[i]) for r in [header, *rows]) + 3 for i in range(len(header))) + 1
+    from rich.console import Console
+
+    wide = Console(file=console.file, width=max(console.width, needed), force_terminal=console.is_terminal)
+    wide.print(rich_table(results, title=title))
+
+
+@command("split")
+def split_command(
+    store: Annotated[Path, typer.Argument(help="Store to split (from `segue ingest`).")],
+    out: Annotated[Path, typer.Option("--out", help="Directory to write train/, challenge_set.json, answers.json, split.json.")],
+    per_category: Annotated[int, typer.Option("--per-category", help="Test playlists per category (10 categories).")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same split.")] = 0,
+    min_holdouts: Annotated[int, typer.Option("--min-holdouts", help="Held-out tracks a test playlist needs at least.")] = 5,
+) -> None:
+    """Hold out playlists the way the RecSys Challenge 2018 challenge set was built."""
+    from segue.data.split import make_split
+
+    info = make_split(store, out, per_category=per_category, seed=seed, min_holdouts=min_holdouts)
+    counts = ", ".join(f"{c}:{n}" for c, n in info.counts.items())
+    dropped = info.dropped
+    console.print(
+        f"split {store} -> {out}: {info.n_test} test playlists ({counts}), {info.train_playlists} train; "
+        f"dropped answers: {dropped['holdouts_not_in_train']} not in train, "
+        f"{dropped['holdouts_repeating_a_seed']} repeating a seed, {dropped['holdouts_repeated']} repeats; "
+        f"{dropped['playlists_without_answers']} playlists without answers returned to train; "
+        f"{info.seed_tracks_not_in_train} seed tracks not in train.",
+        soft_wrap=True,
+    )
+
+
+@command("evaluate")
+def evaluate_command(
+    model_dirs: Annotated[list[Path], typer.Argument(help="Model directories (from `segue train`).")],
+    split: Annotated[Path, typer.Option("--split", help="Split directory (from `segue split`).")],
+    k: Annotated[int, typer.Option("--k", help="Recommendations per playlist.")] = 500,
+    report: Annotated[Optional[Path], typer.Option("--report", help="Write OUT.json, OUT.md and OUT.png.")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the results as JSON.")] = None,
+    store: Annotated[Optional[Path], typer.Option("--store", help="Store the models were trained on (default: recorded in each model).")] = None,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar.")] = False,
+) -> None:
+    """Score models on a split and print one comparison table."""
+    from segue.evaluate.report import write_report
+    from segue.evaluate.runner import evaluate_models
+    from segue.io import write_json
+
+    if k <= 0:
+        raise fail(f"--k must be positive, got {k}.")
+    results = evaluate_models(model_dirs, split, k=k, store=store, progress=not no_progress and _progress_enabled())
+    _print_table(results, title=f"{split} (k={k})")
+    if json_out:
+        write_json(json_out, results)
+        console.print(f"wrote {json_out}")
+    if report:
+        paths = write_report(results, report, title=f"Evaluation on {split}")
+        console.print("wrote " + ", ".join(str(p) for p in paths))
+
+
+@command("submit")
+def submit_command(
+    model_dir: Annotated[Path, typer.Argument(help="Model directory.")],
+    challenge: Annotated[Path, typer.Option("--challenge", help="challenge_set.json")],
+    out: Annotated[Path, typer.Option("--out", help="Submission file; gzipped when it ends in .gz.")],
+    team: Annotated[str, typer.Option("--team", help="Team name for the team_info line.")] = "segue",
+    email: Annotated[str, typer.Option("--email", help="Contact e-mail for the team_info line.")] = "segue@example.com",
+    track: Annotated[str, typer.Option("--track", help="Challenge track: main or creative.")] = "main",
+    store: Annotated[Optional[Path], typer.Option("--store", help="Store the model was trained on (default: recorded in the model).")] = None,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar.")] = False,
+) -> None:
+    """Write an official-format submission (500 distinct non-seed tracks per challenge playlist)."""
+    from segue.evaluate.runner import make_submission
+
+    info = make_submission(model_dir, challenge, out, team=team, email=email, track=track, store=store,
+                           progress=not no_progress and _progress_enabled())
+    console.print(f"wrote {out}: {info['playlists']} playlists, {info['padded_playlists']} padded from popularity, "
+                  f"{info['seeds_unknown_to_store']} seed tracks unknown to the model's store.", soft_wrap=True)
+
+
+@command("verify")
+def verify_command(
+    submission: Annotated[Path, typer.Argument(help="Submission file (gzip or plain).")],
+    challenge: Annotated[Path, typer.Option("--challenge", help="challenge_set.json")],
+) -> None:
+    """Check a submission with every rule of the official checker; exit 1 when any fails."""
+    from segue.evaluate.challenge import load_challenge, verify_submission
+
+    errors = verify_submission(submission, load_challenge(challenge, use_hints=False))
+    if errors:
+        for line in errors:
+            err_console.print(f"{submission}: {line}", soft_wrap=True, markup=False, highlight=False)
+        raise fail(f"{submission} fails {len(errors)} check(s) of the official checker.")
+    console.print(f"{submission}: OK (passes every check of the official checker)")
+
+
+@command("score")
+def score_command(
+    submission: Annotated[Path, typer.Argument(help="Submission file (gzip or plain).")],
+    answers: Annotated[Path, typer.Option("--answers", help="answers.json from `segue split`.")],
+    challenge: Annotated[Optional[Path], typer.Option("--challenge", help="challenge_set.json (for categories).")] = None,
+    store: Annotated[Optional[Path], typer.Option("--store", help="Store that knows track artists (for the artist credit).")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the metrics as JSON.")] = None,
+) -> None:
+    """Metrics of a submission file against held-out answers."""
+    from segue.evaluate.runner import score_submission
+    from segue.io import write_json
+
+    result = score_submission(submission, answers, challenge=challenge, store=store)
+    _print_table({submission.name: result}, title=str(answers))
+    if json_out:
+        write_json(json_out, result)
+        console.print(f"wrote {json_out}")
+
+
+__all__ = ["split_command", "evaluate_command", "submit_command", "verify_command", "score_command"]

@@ -145,7 +145,7 @@ class StoreBuilder:
         new = np.flatnonzero(global_ids >= n_before)
         if len(new):
             self._add_track_metadata(parsed, new)
-        entries = global_ids[parsed.entries()] if parsed.entry_track else np.zeros(0, np.int32)
+        entries = global_ids[parsed.entries()] if len(parsed.entry_track) else np.zeros(0, np.int32)
         offsets = parsed.offsets()
         if keep is not None:
             lengths = np.diff(offsets)
@@ -153,8 +153,11 @@ class StoreBuilder:
             offsets = np.zeros(int(keep.sum()) + 1, dtype=np.int64)
             np.cumsum(lengths[keep], out=offsets[1:])
         if len(self._counts) < len(self.tracks):
-            self._counts = np.concatenate([self._counts, np.zeros(len(self.tracks) - len(self._counts), np.int64)])
-        self._counts += np.bincount(entries, minlength=len(self._counts))
+            # grow geometrically: a bincount over all tracks per slice would cost O(tracks) each time
+            grown = np.zeros(max(len(self.tracks), 2 * len(self._counts)), np.int64)
+            grown[: len(self._counts)] = self._counts
+            self._counts = grown
+        np.add.at(self._counts, entries, 1)
         columns = {"pid": parsed.pid}
         columns.update({name: getattr(parsed, name) for name in PLAYLIST_META_COLUMNS})
         if keep is not None:

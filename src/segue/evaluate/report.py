@@ -1,0 +1,125 @@
+"""Comparison tables and reports (JSON, Markdown, PNG) from ``evaluate_models`` results."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from segue.evaluate.challenge import CATEGORY_NAMES
+from segue.io import atomic_path, write_json
+
+OVERALL_COLUMNS = (
+    ("r_precision", "R-prec"),
+    ("r_precision_artist", "R-prec+artist"),
+    ("ndcg", "NDCG"),
+    ("ndcg_500", "NDCG@500"),
+    ("clicks", "clicks"),
+    ("recall_500", "recall@500"),
+)
+
+
+def _fmt(value, digits: int = 4) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _with_ci(summary: dict, metric: str) -> str:
+    value = summary["overall"].get(metric)
+    bounds = (summary.get("ci95") or {}).get(metric)
+    digits = 2 if metric == "clicks" else 4
+    if value is None:
+        return "–"
+    if not bounds:
+        return _fmt(value, digits)
+    half = (bounds[1] - bounds[0]) / 2
+    return f"{value:.{digits}f} ±{half:.{digits}f}"
+
+
+def categories_in(results: dict) -> list[str]:
+    cats: set[str] = set()
+    for summary in results.values():
+        cats.update(summary.get("per_category", {}))
+    return sorted(cats, key=int)
+
+
+def table_rows(results: dict) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: one row per model, overall metrics (± half the 95% CI), then R-precision per category."""
+    cats = categories_in(results)
+    header = ["model", *(label for _, label in OVERALL_COLUMNS), "n", *(f"R@{c}" for c in cats)]
+    rows = []
+    for key, summary in results.items():
+        per_cat = summary.get("per_category", {})
+        rows.append([
+            key,
+            *(_with_ci(summary, metric) for metric, _ in OVERALL_COLUMNS),
+            str(summary["overall"].get("n", "")),
+            *(_fmt(per_cat.get(c, {}).get("r_precision")) for c in cats),
+        ])
+    return header, rows
+
+
+def rich_table(results: dict, title: str | None = None):
+    from rich.table import Table
+
+    header, rows = table_rows(results)
+    table = Table(title=title, show_lines=False)
+    for i, name in enumerate(header):
+        table.add_column(name, justify="left" if i == 0 else "right", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def markdown(results: dict, title: str = "Evaluation") -> str:
+    header, rows = table_rows(results)
+    lines = [f"# {title}", "", "Overall metrics with ± half the 95% bootstrap confidence interval; "
+             "`R@c` is R-precision in challenge category c. Clicks: lower is better.", ""]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
+    lines.extend("| " + " | ".join(row) + " |" for row in rows)
+    lines += ["", "Categories: " + "; ".join(f"{c} {CATEGORY_NAMES.get(int(c), '?')}" for c in categories_in(results)), ""]
+    return "\n".join(lines)
+
+
+def to_json(results: dict) -> dict:
+    """The ``--json`` shape: ``{model: {"overall", "ci95", "per_category", "info"}}``."""
+    return results
+
+
+def plot_png(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    cats = categories_in(results)
+    models = list(results)
+    width = 0.8 / max(1, len(models))
+    fig, ax = plt.subplots(figsize=(max(6, 1.0 * len(cats) + 2), 4), dpi=100)
+    x = np.arange(len(cats))
+    for i, key in enumerate(models):
+        per_cat = results[key].get("per_category", {})
+        values = [per_cat.get(c, {}).get("r_precision") or 0.0 for c in cats]
+        ax.bar(x + (i - (len(models) - 1) / 2) * width, values, width, label=key)
+    ax.set_xticks(x)
+    ax.set_xticklabels([f"{c}\n{CATEGORY_NAMES.get(int(c), '')}".replace(" + ", "+\n", 1) for c in cats], fontsize=7)
+    ax.set_ylabel("R-precision")
+    ax.set_title("R-precision per challenge category")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def write_report(results: dict, out: str | os.PathLike, title: str = "Evaluation") -> list[Path]:
+    """Write ``OUT.json``, ``OUT.md`` and ``OUT.png`` (each atomically); returns the paths."""
+    base = Path(out)
+    if base.suffix in (".json", ".md", ".png"):
+        base = base.with_suffix("")
+    paths = [base.with_name(base.name + ext) for ext in (".json", ".md", ".png")]
+    write_json(paths[0], to_json(results))
+    with atomic_path(paths[1]) as tmp:
+        tmp.write_text(markdown(results, title), encoding="utf-8")
+    plot_png(results, paths[2])
+    return paths

@@ -1,0 +1,166 @@
+"""Weighted matrix factorisation (implicit-feedback ALS, Hu, Koren & Volinsky 2008) via ``implicit``.
+
+Training factorises the playlists x tracks matrix with confidences ``C = alpha * w``, where ``w`` is 1 per
+entry (``weighting="linear"``) or its BM25 weight (``weighting="bm25"``: damps very popular tracks and
+long playlists). Only the track factors ``Y`` are kept. A query playlist with seeds ``S`` is folded in
+with the exact ALS user solve, batched in numpy::
+
+    x = (YᵀY + λI + Σ_{i∈S} (c_i - 1) y_i y_iᵀ)⁻¹ Σ_{i∈S} c_i y_i        scores = x Yᵀ
+
+which is what ``implicit`` itself computes for a user, so a training playlist folds in to (nearly) its
+trained factors. Tracks that never occur in training score -inf. A small ``title_weight`` blend of the
+title model breaks ties for titled playlists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+
+from segue.data.store import Store
+from segue.errors import InputError
+from segue.models.base import ModelConfig, Recommender, load_npz, register, save_npz
+from segue.models.cooccur import scale_rows
+from segue.progress import progress_task
+
+log = logging.getLogger(__name__)
+
+WEIGHTINGS = ("linear", "bm25")
+# Seeds x factors x factors floats per fold-in chunk.
+FOLD_IN_FLOATS = 1 << 24
+
+
+@dataclasses.dataclass(frozen=True)
+class ALSConfig(ModelConfig):
+    factors: int = 128
+    regularization: float = 0.05
+    alpha: float = 20.0  # confidence scale: c = alpha * weight
+    weighting: str = "bm25"  # "linear" or "bm25"
+    bm25_k1: float = 100.0
+    bm25_b: float = 0.8
+    iterations: int = 15
+    title_weight: float = 0.02  # blend of the title model's scores (0 disables)
+    seed: int = 0
+    threads: int = 0  # 0: implicit's default (all cores)
+
+    def __post_init__(self) -> None:
+        if self.weighting not in WEIGHTINGS:
+            raise InputError(f"als: weighting={self.weighting!r} is not one of {', '.join(WEIGHTINGS)}.")
+        if self.factors <= 0 or self.iterations <= 0 or self.alpha <= 0 or self.regularization < 0:
+            raise InputError("als: factors, iterations and alpha must be positive, regularization >= 0.")
+
+
+@register
+class ALS(Recommender):
+    name = "als"
+    Config = ALSConfig
+
+    # ---- training ----------------------------------------------------------------------------
+    def _fit(self, train: Store, progress: bool) -> None:
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        cfg = self.config
+        x = train.csr(binary=True)  # (playlists, tracks)
+        self.item_playlists = np.diff(x.tocsc().indptr).astype(np.float32)
+        self.mean_length = float(np.diff(x.indptr).mean()) if x.shape[0] else 1.0
+        weights = self._weights(x.indptr, x.indices)
+        confidence = sp.csr_matrix((weights, x.indices, x.indptr), shape=x.shape)
+        started = time.perf_counter()
+        # implicit runs its own thread pool; a threaded BLAS underneath it only slows it down
+        with threadpool_limits(1, "blas"), \
+                progress_task("als: iterations", total=cfg.iterations, enabled=progress) as advance:
+            model = AlternatingLeastSquares(
+                factors=cfg.factors, regularization=cfg.regularization, alpha=cfg.alpha, iterations=cfg.iterations,
+                random_state=cfg.seed, num_threads=cfg.threads, calculate_training_loss=progress,
+            )
+            model.fit(confidence, show_progress=False,
+                      callback=lambda it, seconds, loss=None: advance(**({"loss": float(loss)} if loss else {})))
+        self.item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float32)  # (tracks, factors)
+        self.fit_info = {"seconds": round(time.perf_counter() - started, 2)}
+        self._prepare()
+
+    def fit(self, train: Store, progress: bool = False) -> "ALS":
+        self.n_train_playlists = train.n_playlists
+        return super().fit(train, progress)
+
+    def _weights(self, indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
+        """(nnz,) weight w per entry of binary rows given as CSR arrays (confidence is alpha * w)."""
+        if self.config.weighting == "linear":
+            return np.ones(len(indices), dtype=np.float32)
+        # BM25 as implicit.nearest_neighbours.bm25_weight computes it, with the training statistics
+        idf = np.log(max(1, self.n_train_playlists)) - np.log1p(self.item_playlists)
+        lengths = np.diff(indptr).astype(np.float64)
+        norm = (1.0 - self.config.bm25_b) + self.config.bm25_b * lengths / max(self.mean_length, 1e-9)
+        k1 = self.config.bm25_k1
+        w = (k1 + 1.0) / (k1 * np.repeat(norm, lengths.astype(np.int64)) + 1.0) * idf[indices]
+        return np.maximum(w, 1e-3).astype(np.float32)  # very common tracks keep a little positive weight
+
+    def _prepare(self) -> None:
+        y = self.item_factors.astype(np.float64)
+        self._yty = y.T @ y + self.config.regularization * np.eye(y.shape[1])
+        self._unseen = self.item_playlists <= 0
+
+    # ---- inference ---------------------------------------------------------------------------
+    def fold_in(self, indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
+        """(b, factors) playlist factors from seeds, by the exact ALS least-squares solve."""
+        b, f = len(indptr) - 1, self.item_factors.shape[1]
+        out = np.zeros((b, f), dtype=np.float32)
+        lengths = np.diff(indptr)
+        if b == 0 or lengths.max() == 0:
+            return out
+        conf = self.config.alpha * self._weights(indptr, indices).astype(np.float64)  # (nnz,)
+        chunk = max(1, min(FOLD_IN_FLOATS // (int(lengths.max()) * f), FOLD_IN_FLOATS // (f * f)))
+        for start in range(0, b, chunk):
+            stop = min(b, start + chunk)
+            out[start:stop] = self._solve_chunk(indptr[start : stop + 1], indices, conf)
+        return out
+
+    def _solve_chunk(self, indptr: np.ndarray, indices: np.ndarray, conf: np.ndarray) -> np.ndarray:
+        lengths = np.diff(indptr)
+        c, f, width = len(lengths), self.item_factors.shape[1], max(1, int(lengths.max()))
+        lo, hi = indptr[0], indptr[-1]
+        rows = np.repeat(np.arange(c), lengths)
+        cols = np.arange(hi - lo) - (indptr[:-1] - lo)[rows]
+        seed_factors = np.zeros((c, width, f))  # (c, L, f), zero-padded
+        seed_factors[rows, cols] = self.item_factors[indices[lo:hi]]
+        weight = np.zeros((c, width))  # (c, L) confidences
+        weight[rows, cols] = conf[lo:hi]
+        a = self._yty[None] + np.matmul(seed_factors.transpose(0, 2, 1) * (weight - (weight > 0))[:, None, :],
+                                        seed_factors)  # (c, f, f)
+        rhs = np.matmul(seed_factors.transpose(0, 2, 1), weight[..., None])  # (c, f, 1)
+        return np.linalg.solve(a, rhs)[..., 0]
+
+    def _score(self, indptr: np.ndarray, indices: np.ndarray, titles) -> np.ndarray:
+        b = len(indptr) - 1
+        factors = self.fold_in(indptr, indices)  # (b, f)
+        scores = scale_rows(factors @ self.item_factors.T)  # (b, n_tracks), each row's best scores 1
+        if self.config.title_weight > 0 and self.fallback is not None and titles is not None:
+            rows = np.flatnonzero(np.fromiter((bool(t) for t in titles), dtype=bool, count=b))
+            if len(rows):
+                title = self.fallback._score(np.zeros(len(rows) + 1, np.int64), np.zeros(0, np.int32),
+                                             [titles[r] for r in rows])
+                scores[rows] += self.config.title_weight * scale_rows(title)
+        scores[:, self._unseen] = -np.inf
+        return scores
+
+    # ---- persistence -------------------------------------------------------------------------
+    def _save_arrays(self, directory: Path) -> None:
+        save_npz(directory / "arrays.npz", item_factors=self.item_factors, item_playlists=self.item_playlists,
+                 stats=np.array([self.mean_length, self.n_train_playlists], dtype=np.float64))
+
+    def _load_arrays(self, directory: Path) -> None:
+        arrays = load_npz(directory / "arrays.npz")
+        self.item_factors = arrays["item_factors"]
+        self.item_playlists = arrays["item_playlists"]
+        self.mean_length, n = (float(v) for v in arrays["stats"])
+        self.n_train_playlists = int(n)
+        if self.item_factors.shape != (self.n_tracks, self.config.factors):
+            raise ValueError(f"item_factors has shape {self.item_factors.shape}, expected "
+                             f"({self.n_tracks}, {self.config.factors})")
+        self._prepare()

@@ -1,0 +1,142 @@
+"""Item-item co-occurrence: tracks that share playlists with the seeds.
+
+With ``c_ij`` the number of training playlists holding both tracks and ``c_i`` the number holding ``i``,
+the similarity of a candidate ``j`` to a seed ``i`` is::
+
+    sim(i, j) = (c_ij / (c_i ** alpha * c_j ** (1 - alpha))) ** power
+
+``alpha = 0.5`` is cosine; lower ``alpha`` damps popular candidates harder, ``alpha = 1`` is P(j | i).
+Only each seed's ``neighbors`` most similar tracks are kept, so the similarity matrix has at most
+``n_tracks * neighbors`` entries however large the data. It is built from the sparse product ``XᵀX`` one
+block of seed tracks at a time, each block sized so its product holds about ``block_nnz`` entries.
+
+A playlist scores ``Σ_seeds sim(seed, ·)`` (one sparse product for the whole batch), scaled to a maximum
+of 1, plus small ``title_weight`` and ``popularity_weight`` blends (title model and popularity, each also
+scaled to 1) that break ties and fill rows whose seeds have few neighbours.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from segue.data.store import Store
+from segue.errors import InputError
+from segue.models.base import ModelConfig, Recommender, load_npz, register, save_npz
+from segue.models.popular import track_popularity
+from segue.models.title import _csr_arrays, _csr_from, sparse_top_n
+from segue.progress import progress_task
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class CooccurConfig(ModelConfig):
+    alpha: float = 0.5  # weight of the seed's count in the normalisation (0.5 = cosine)
+    power: float = 1.0  # exponent on similarities; > 1 favours the strongest neighbours
+    neighbors: int = 200  # similar tracks kept per track (bounds memory: n_tracks * neighbors entries)
+    min_cooccurrence: int = 1  # pairs seen together fewer times are dropped
+    title_weight: float = 0.05  # blend of the title model's scores (0 disables)
+    popularity_weight: float = 0.001  # blend of popularity, mostly a tie-breaker
+    block_nnz: int = 20_000_000  # size of each XᵀX block; bounds the memory used while training
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.alpha <= 1.0:
+            raise InputError(f"cooccur: alpha={self.alpha} must lie in [0, 1].")
+        if self.neighbors <= 0 or self.block_nnz <= 0:
+            raise InputError("cooccur: neighbors and block_nnz must be positive.")
+
+
+def item_blocks(estimate: np.ndarray, budget: int) -> np.ndarray:
+    """Boundaries splitting items into consecutive blocks whose summed ``estimate`` is about ``budget``."""
+    cumulative = np.cumsum(estimate, dtype=np.float64)
+    marks = np.arange(budget, cumulative[-1] if len(cumulative) else 0, budget, dtype=np.float64)
+    cuts = np.searchsorted(cumulative, marks, side="left") + 1
+    return np.unique(np.concatenate([[0], cuts, [len(estimate)]])).astype(np.int64)
+
+
+def cooccurrence_neighbors(x: sp.csr_matrix, cfg: CooccurConfig, progress: bool = False) -> sp.csr_matrix:
+    """(n_tracks, n_tracks) CSR: row i holds sim(i, ·) for i's top ``cfg.neighbors`` tracks."""
+    n_tracks = x.shape[1]
+    xt = x.T.tocsr()  # (tracks, playlists)
+    counts = np.diff(xt.indptr).astype(np.float64)
+    # an upper bound on each row's entries in XᵀX: the summed lengths of the playlists holding the track
+    estimate = xt @ np.diff(x.indptr).astype(np.float64)
+    bounds = item_blocks(estimate, cfg.block_nnz)
+    blocks = []
+    damp_seed = np.power(np.maximum(counts, 1.0), -cfg.alpha)
+    damp_candidate = np.power(np.maximum(counts, 1.0), cfg.alpha - 1.0)
+    with progress_task("cooccur: XᵀX blocks", total=n_tracks, enabled=progress) as advance:
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            block = (xt[start:stop] @ x).tocsr()  # (b, tracks) co-occurrence counts
+            rows = np.repeat(np.arange(start, stop), np.diff(block.indptr))
+            drop = (block.indices == rows) | (block.data < cfg.min_cooccurrence)
+            block.data[drop] = 0
+            block.data *= (damp_seed[rows] * damp_candidate[block.indices]).astype(np.float32)
+            if cfg.power != 1.0:
+                block.data = np.power(block.data, cfg.power, dtype=np.float32)
+            block.eliminate_zeros()
+            blocks.append(sparse_top_n(block, cfg.neighbors))
+            advance(stop - start, entries=sum(b.nnz for b in blocks))
+    if not blocks:
+        return sp.csr_matrix((n_tracks, n_tracks), dtype=np.float32)
+    return sp.vstack(blocks, format="csr", dtype=np.float32)
+
+
+def scale_rows(scores: np.ndarray) -> np.ndarray:
+    """Divide each row by its largest finite value (rows without a positive value are left alone)."""
+    finite = np.where(np.isfinite(scores), scores, 0.0)
+    top = finite.max(axis=1, keepdims=True)
+    top[top <= 0] = 1.0
+    scores /= top
+    return scores
+
+
+@register
+class Cooccur(Recommender):
+    name = "cooccur"
+    Config = CooccurConfig
+
+    def _fit(self, train: Store, progress: bool) -> None:
+        x = train.csr(binary=True)
+        self.similarity = cooccurrence_neighbors(x, self.config, progress)
+        self.popularity = track_popularity(train, "playlists").astype(np.float32)
+        self.fit_info = {"similarity_nnz": int(self.similarity.nnz)}
+        log.info("cooccur: %d similarity entries for %d tracks", self.similarity.nnz, train.n_tracks)
+        self._prepare()
+
+    def _prepare(self) -> None:
+        top = self.popularity.max(initial=0.0)
+        self._pop = np.log1p(self.popularity) / np.log1p(top) if top > 0 else self.popularity.copy()
+        self._unseen = self.popularity <= 0
+
+    def _score(self, indptr: np.ndarray, indices: np.ndarray, titles) -> np.ndarray:
+        b = len(indptr) - 1
+        seeds = sp.csr_matrix((np.ones(len(indices), np.float32), indices, indptr), shape=(b, self.n_tracks))
+        scores = scale_rows((seeds @ self.similarity).toarray())  # (b, n_tracks)
+        if self.config.title_weight > 0 and self.fallback is not None and titles is not None:
+            has_title = np.fromiter((bool(t) for t in titles), dtype=bool, count=b)
+            if has_title.any():
+                rows = np.flatnonzero(has_title)
+                title = self.fallback._score(np.zeros(len(rows) + 1, np.int64), np.zeros(0, np.int32),
+                                             [titles[r] for r in rows])
+                scores[rows] += self.config.title_weight * scale_rows(title)
+        if self.config.popularity_weight > 0:
+            scores += self.config.popularity_weight * self._pop[None, :]
+        scores[:, self._unseen] = -np.inf
+        return scores
+
+    def _save_arrays(self, directory: Path) -> None:
+        save_npz(directory / "arrays.npz", popularity=self.popularity, **_csr_arrays("similarity", self.similarity))
+
+    def _load_arrays(self, directory: Path) -> None:
+        arrays = load_npz(directory / "arrays.npz")
+        self.popularity = arrays["popularity"]
+        self.similarity = _csr_from("similarity", arrays, (self.n_tracks, self.n_tracks))
+        if self.popularity.shape != (self.n_tracks,):
+            raise ValueError("popularity does not match config.json")
+        self._prepare()

@@ -1,0 +1,68 @@
+"""Global popularity: every playlist gets the same ranking, most common tracks first.
+
+The baseline every other model is measured against, and the last resort when nothing is known about a
+playlist. Scores are ``log1p(count)``, where count is the number of training playlists holding the track
+(``count="playlists"``, the default) or its number of entries including repeats (``count="entries"``).
+Tracks that never occur in training score -inf and are never recommended.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from segue.data.store import Store
+from segue.errors import InputError
+from segue.models.base import ModelConfig, Recommender, load_npz, register, save_npz
+
+COUNT_KINDS = ("playlists", "entries")
+
+
+@dataclasses.dataclass(frozen=True)
+class PopularConfig(ModelConfig):
+    count: str = "playlists"  # "playlists": distinct playlists holding the track; "entries": with repeats
+
+    def __post_init__(self) -> None:
+        if self.count not in COUNT_KINDS:
+            raise InputError(f"popular: count={self.count!r} is not one of {', '.join(COUNT_KINDS)}.")
+
+
+def track_popularity(store: Store, kind: str = "playlists") -> np.ndarray:
+    """(n_tracks,) float64 count per track: distinct playlists holding it, or entries with repeats."""
+    indices = store.indices
+    if kind == "entries":
+        return np.bincount(indices, minlength=store.n_tracks).astype(np.float64)
+    return np.diff(store.csr(binary=True).tocsc().indptr).astype(np.float64)
+
+
+def popularity_scores(counts: np.ndarray) -> np.ndarray:
+    """(n_tracks,) float32 ``log1p(count)``, -inf where the count is zero."""
+    scores = np.log1p(counts).astype(np.float32)
+    scores[counts <= 0] = -np.inf
+    return scores
+
+
+@register
+class Popular(Recommender):
+    name = "popular"
+    Config = PopularConfig
+    uses_title_fallback = False
+
+    def _fit(self, train: Store, progress: bool) -> None:
+        self.counts = track_popularity(train, self.config.count)  # (n_tracks,)
+        self.scores = popularity_scores(self.counts)
+        self.fit_info = {"n_playlists": train.n_playlists, "n_seen_tracks": int((self.counts > 0).sum())}
+
+    def _score(self, indptr: np.ndarray, indices: np.ndarray, titles) -> np.ndarray:
+        return np.tile(self.scores, (len(indptr) - 1, 1))  # (b, n_tracks)
+
+    def _save_arrays(self, directory: Path) -> None:
+        save_npz(directory / "arrays.npz", counts=self.counts)
+
+    def _load_arrays(self, directory: Path) -> None:
+        self.counts = load_npz(directory / "arrays.npz")["counts"]
+        if self.counts.shape != (self.n_tracks,):
+            raise ValueError(f"counts has shape {self.counts.shape}, expected ({self.n_tracks},)")
+        self.scores = popularity_scores(self.counts)

@@ -1,0 +1,215 @@
+"""Playlist titles -> tracks: what playlists with a similar name contain, smoothed toward popularity.
+
+Training groups playlists by normalised title (:func:`segue.data.mpd.normalize_title`) into a sparse
+title x track count matrix ``M`` (each title's most common ``max_tracks_per_title`` tracks kept) and
+describes each distinct title by a TF-IDF vector of character 3-grams of ``" title "`` plus its whole
+words. A query title is vectorised the same way; its ``neighbors`` most similar training titles (cosine
+similarity ``s``, the exact title scoring 1) get weights ``w ∝ s ** similarity_power`` summing to 1, and a
+track scores::
+
+    score = Σ_t w_t · (M[t] + shrink · pop) / (n_t + shrink)  +  popularity_weight · pop
+
+where ``n_t`` is the number of playlists titled ``t`` and ``pop`` is the share of training playlists that
+hold the track. So "country roadtrip 2017" still finds country and roadtrip playlists, rare titles lean on
+popularity, and an empty or unmatched title gets the popularity ranking. Seeds are ignored: this model is
+the 0-seed answer (and the fallback every other model uses for playlists without seeds).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from segue.data.mpd import normalize_title
+from segue.data.store import Store
+from segue.models.base import ModelConfig, Recommender, load_npz, register, save_npz
+from segue.models.popular import track_popularity
+from segue.progress import progress_task
+
+WORD_PREFIX = "\x01"  # marks whole-word features apart from character n-grams
+NGRAM = 3
+# Unique query titles scored per sparse similarity block (bounds the block's size).
+QUERY_BLOCK = 256
+
+
+def sparse_top_n(matrix: sp.csr_matrix, n: int) -> sp.csr_matrix:
+    """Keep the ``n`` largest entries of each row of a CSR matrix (vectorised; ties by column order)."""
+    matrix = sp.csr_matrix(matrix)
+    counts = np.diff(matrix.indptr)
+    if n <= 0:
+        return sp.csr_matrix(matrix.shape, dtype=matrix.dtype)
+    if counts.max(initial=0) <= n:
+        return matrix
+    rows = np.repeat(np.arange(matrix.shape[0]), counts)
+    order = np.lexsort((-matrix.data, rows))  # by row, then by value descending
+    rank = np.arange(len(order)) - matrix.indptr[rows[order]]
+    keep = np.sort(order[rank < n])
+    indptr = np.zeros(matrix.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.minimum(counts, n), out=indptr[1:])
+    return sp.csr_matrix((matrix.data[keep], matrix.indices[keep], indptr), shape=matrix.shape)
+
+
+def title_features(title: str, word_weight: float) -> dict[str, float]:
+    """Raw term weights of one normalised title: character 3-grams of ``" title "`` and whole words."""
+    if not title:
+        return {}
+    padded = f" {title} "
+    features: dict[str, float] = {}
+    for i in range(len(padded) - NGRAM + 1):
+        gram = padded[i : i + NGRAM]
+        features[gram] = features.get(gram, 0.0) + 1.0
+    for word in title.split():
+        key = WORD_PREFIX + word
+        features[key] = features.get(key, 0.0) + word_weight
+    return features
+
+
+@dataclasses.dataclass(frozen=True)
+class TitleConfig(ModelConfig):
+    neighbors: int = 50  # similar training titles blended per query title
+    similarity_power: float = 3.0  # sharpens the weights toward the closest titles
+    min_similarity: float = 0.1  # neighbours less similar than this are ignored
+    shrink: float = 10.0  # pseudo-playlists of popularity mixed into each title's track distribution
+    popularity_weight: float = 0.01  # extra popularity blended into every title's scores
+    word_weight: float = 2.0  # weight of a whole-word match relative to one character 3-gram
+    max_tracks_per_title: int = 5000  # keeps the title x track matrix bounded on large data
+
+
+@register
+class TitleModel(Recommender):
+    name = "title"
+    Config = TitleConfig
+    uses_title_fallback = False
+
+    # ---- training ----------------------------------------------------------------------------
+    def _fit(self, train: Store, progress: bool) -> None:
+        cfg = self.config
+        normalised = [normalize_title(name) for name in train.names]
+        titles, playlist_title = np.unique(np.asarray(normalised, dtype=object).astype(str), return_inverse=True)
+        n_titles = len(titles)
+        with progress_task("title: tracks per title", total=2, enabled=progress) as advance:
+            # (titles, playlists) one-hot @ (playlists, tracks) binary -> (titles, tracks) counts
+            onehot = sp.csr_matrix(
+                (np.ones(train.n_playlists, np.float32), playlist_title, np.arange(train.n_playlists + 1)),
+                shape=(train.n_playlists, n_titles),
+            ).T.tocsr()
+            counts = (onehot @ train.csr(binary=True)).tocsr()
+            counts = sparse_top_n(counts, cfg.max_tracks_per_title)
+            advance()
+            self.title_playlists = np.bincount(playlist_title, minlength=n_titles).astype(np.float32)
+            self.popularity = track_popularity(train, "playlists").astype(np.float32) / max(1, train.n_playlists)
+            self.title_tracks = counts.astype(np.float32)
+            self._fit_vectoriser(titles)
+            advance()
+        self.fit_info = {"n_titles": int(n_titles), "n_features": int(len(self.vocab)),
+                         "title_track_nnz": int(self.title_tracks.nnz)}
+        self._prepare()
+
+    def _fit_vectoriser(self, titles: np.ndarray) -> None:
+        vocab: dict[str, int] = {}
+        rows, cols, vals = [], [], []
+        for row, title in enumerate(titles.tolist()):
+            for key, value in title_features(title, self.config.word_weight).items():
+                rows.append(row)
+                cols.append(vocab.setdefault(key, len(vocab)))
+                vals.append(value)
+        raw = sp.csr_matrix((np.asarray(vals, np.float32), (np.asarray(rows, np.int64), np.asarray(cols, np.int64))),
+                            shape=(len(titles), len(vocab)))
+        df = np.diff(raw.tocsc().indptr)
+        self.idf = (np.log((1.0 + len(titles)) / (1.0 + df)) + 1.0).astype(np.float32)
+        self.vocab = vocab
+        self.title_vectors = self._weigh(raw)
+
+    def _weigh(self, raw: sp.csr_matrix) -> sp.csr_matrix:
+        """Sublinear tf x idf, rows L2-normalised."""
+        weighted = raw.tocsr(copy=True)
+        weighted.data = (1.0 + np.log(np.maximum(weighted.data, 1e-12))) * self.idf[weighted.indices]
+        norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1))).ravel()
+        norms[norms == 0] = 1.0
+        return sp.csr_matrix(sp.diags(1.0 / norms) @ weighted, dtype=np.float32)
+
+    def _prepare(self) -> None:
+        """Derived arrays used at query time (not saved)."""
+        n = self.title_playlists + self.config.shrink
+        self._title_dist = sp.csr_matrix(sp.diags(1.0 / n) @ self.title_tracks, dtype=np.float32)
+        self._title_shrink = (self.config.shrink / n).astype(np.float32)
+        self._vectors_t = self.title_vectors.T.tocsr()
+        self._pop = self.popularity.copy()
+        self._unseen = self.popularity <= 0
+
+    # ---- inference ---------------------------------------------------------------------------
+    def title_weights(self, titles: list[str]) -> sp.csr_matrix:
+        """(len(titles), n_titles) neighbour weights of normalised query titles; each row sums to 1 or 0."""
+        rows, cols, vals = [], [], []
+        for row, title in enumerate(titles):
+            for key, value in title_features(title, self.config.word_weight).items():
+                col = self.vocab.get(key)
+                if col is not None:
+                    rows.append(row)
+                    cols.append(col)
+                    vals.append(value)
+        raw = sp.csr_matrix((np.asarray(vals, np.float32), (np.asarray(rows, np.int64), np.asarray(cols, np.int64))),
+                            shape=(len(titles), len(self.vocab)))
+        sims = (self._weigh(raw) @ self._vectors_t).tocsr()  # (queries, n_titles) cosine
+        sims.data[sims.data < self.config.min_similarity] = 0
+        sims.eliminate_zeros()
+        sims = sparse_top_n(sims, self.config.neighbors)
+        sims.data = np.power(sims.data, self.config.similarity_power)
+        totals = np.asarray(sims.sum(axis=1)).ravel()
+        totals[totals == 0] = 1.0
+        return sp.csr_matrix(sp.diags(1.0 / totals) @ sims, dtype=np.float32)
+
+    def _score(self, indptr: np.ndarray, indices: np.ndarray, titles) -> np.ndarray:
+        b = len(indptr) - 1
+        normalised = [normalize_title(t) for t in titles] if titles is not None else [""] * b
+        unique, inverse = np.unique(np.asarray(normalised, dtype=object).astype(str), return_inverse=True)
+        scores = np.empty((b, len(self.popularity)), dtype=np.float32)
+        for start in range(0, len(unique), QUERY_BLOCK):
+            block = slice(start, min(len(unique), start + QUERY_BLOCK))
+            weights = self.title_weights(unique[block].tolist())  # (u, n_titles)
+            matched = np.asarray(weights.sum(axis=1)).ravel()
+            pop_coef = (1.0 - matched) + weights @ self._title_shrink + self.config.popularity_weight
+            dense = (weights @ self._title_dist).toarray()  # (u, n_tracks)
+            dense += pop_coef[:, None].astype(np.float32) * self._pop[None, :]
+            dense[:, self._unseen] = -np.inf
+            rows = np.flatnonzero((inverse >= block.start) & (inverse < block.stop))
+            scores[rows] = dense[inverse[rows] - block.start]
+        return scores
+
+    # ---- persistence -------------------------------------------------------------------------
+    def _save_arrays(self, directory: Path) -> None:
+        keys = sorted(self.vocab, key=self.vocab.get)
+        save_npz(
+            directory / "arrays.npz",
+            title_playlists=self.title_playlists,
+            popularity=self.popularity,
+            idf=self.idf,
+            vocab=np.frombuffer("\n".join(keys).encode("utf-8"), dtype=np.uint8),
+            **_csr_arrays("title_tracks", self.title_tracks),
+            **_csr_arrays("title_vectors", self.title_vectors),
+        )
+
+    def _load_arrays(self, directory: Path) -> None:
+        arrays = load_npz(directory / "arrays.npz")
+        self.title_playlists = arrays["title_playlists"]
+        self.popularity = arrays["popularity"]
+        self.idf = arrays["idf"]
+        keys = arrays["vocab"].tobytes().decode("utf-8").split("\n") if len(arrays["vocab"]) else []
+        self.vocab = {key: i for i, key in enumerate(keys)}
+        self.title_tracks = _csr_from("title_tracks", arrays, (len(self.title_playlists), self.n_tracks))
+        self.title_vectors = _csr_from("title_vectors", arrays, (len(self.title_playlists), len(self.vocab)))
+        if self.popularity.shape != (self.n_tracks,) or len(self.idf) != len(self.vocab):
+            raise ValueError("array shapes do not match config.json")
+        self._prepare()
+
+
+def _csr_arrays(prefix: str, matrix: sp.csr_matrix) -> dict[str, np.ndarray]:
+    return {f"{prefix}_data": matrix.data, f"{prefix}_indices": matrix.indices, f"{prefix}_indptr": matrix.indptr}
+
+
+def _csr_from(prefix: str, arrays: dict[str, np.ndarray], shape: tuple[int, int]) -> sp.csr_matrix:
+    return sp.csr_matrix((arrays[f"{prefix}_data"], arrays[f"{prefix}_indices"], arrays[f"{prefix}_indptr"]),
+                         shape=shape)

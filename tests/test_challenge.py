@@ -1,0 +1,138 @@
+"""Submission files: what `make_submission` writes, what the checker rejects, and scoring them."""
+
+import gzip
+
+import numpy as np
+import pytest
+
+from segue.data.split import load_split, make_split
+from segue.data.store import build_store
+from segue.data.synth import generate_playlists
+from segue.errors import InputError
+from segue.evaluate.challenge import load_challenge, read_submission, verify_submission, write_submission
+from segue.evaluate.runner import evaluate_models, fill_to_k, make_submission, score_submission
+from segue.models.base import get_model_class
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("challenge")
+    store = build_store(generate_playlists(300, seed=2), root / "store")
+    make_split(store, root / "split", per_category=3, seed=0)
+    split = load_split(root / "split")
+    model = get_model_class("popular")().fit(split.train_store())
+    model.save(root / "popular")
+    submission = root / "sub.csv.gz"
+    make_submission(root / "popular", split.challenge_path, submission, team="team a", email="a@b.c", progress=False)
+    return root, split, submission
+
+
+def lines_of(path):
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        return fh.read().splitlines()
+
+
+def write_lines(path, lines):
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "wt", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    return path
+
+
+def test_submit_writes_a_valid_official_file(setup):
+    root, split, submission = setup
+    with open(submission, "rb") as fh:
+        assert fh.read(2) == b"\x1f\x8b"
+    lines = lines_of(submission)
+    assert lines[0] == "team_info,team a,main,a@b.c"
+    assert len(lines) == 1 + len(split.challenge)
+    assert verify_submission(submission, split.challenge) == []
+    for line in lines[1:]:
+        fields = line.split(",")
+        assert len(fields) == 501 and len(set(fields[1:])) == 500
+
+
+def test_plain_text_submission_with_comments_and_spaces_is_accepted(setup, tmp_path):
+    root, split, submission = setup
+    lines = lines_of(submission)
+    plain = ["# a comment", "", lines[0].replace(",", " , ")] + lines[1:]
+    path = write_lines(tmp_path / "sub.csv", plain)
+    assert verify_submission(path, split.challenge) == []
+
+
+def _mutate(lines, row, fn):
+    fields = lines[row].split(",")
+    return lines[:row] + [",".join(fn(fields))] + lines[row + 1 :]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
+@pytest.mark.parametrize(
+    ("kind", "make", "message"),
+    [
+        ("no team_info", lambda ls, ch: ls[1:], r"line 1: no team_info"),
+        ("missing pid", lambda ls, ch: ls[:-1], r"end of file: 1 challenge pid\(s\) missing"),
+        ("499 tracks", lambda ls, ch: _mutate(ls, 2, lambda f: f[:-1]), r"line 3 \(pid \d+\): 499 tracks"),
+        ("duplicate track", lambda ls, ch: _mutate(ls, 2, lambda f: f[:-1] + [f[1]]), r"line 3 .*1 duplicate"),
+        ("seed track", lambda ls, ch: _mutate(ls, 1 + int(np.flatnonzero(np.diff(ch.seed_indptr) > 0)[0]),
+                                              lambda f: f[:-1] + [ch.seeds_of(int(np.flatnonzero(
+                                                  np.diff(ch.seed_indptr) > 0)[0]))[0]]), r"seed track"),
+        ("malformed uri", lambda ls, ch: _mutate(ls, 2, lambda f: f[:-1] + ["spotify:track:short"]),
+         r"line 3 .*malformed track URI"),
+        ("unknown pid", lambda ls, ch: ls + [",".join(["99999999"] + ls[1].split(",")[1:])],
+         r"pid 99999999\): pid is not in the challenge set"),
+        ("repeated pid", lambda ls, ch: ls + [ls[1]], r"pid already given on line 2"),
+        ("bad track field", lambda ls, ch: ["team_info,x,bonus,a@b.c"] + ls[1:], r"line 1: challenge track 'bonus'"),
+    ],
+)
+def test_verify_rejects_each_kind_of_bad_submission(setup, tmp_path, suffix, kind, make, message):
+    root, split, submission = setup
+    bad = write_lines(tmp_path / f"bad{suffix}", make(lines_of(submission), split.challenge))
+    errors = verify_submission(bad, split.challenge)
+    assert errors, kind
+    assert any(__import__("re").search(message, e) for e in errors), errors
+
+
+def test_write_submission_rejects_commas_in_team_info(tmp_path):
+    with pytest.raises(InputError, match="comma"):
+        write_submission(tmp_path / "x.csv", [1], [["a"]], team="a,b")
+
+
+def test_fill_to_k_pads_from_popularity_without_seeds_or_repeats():
+    recs = np.array([[5, 5, -1, 2], [0, 1, 2, 3]])
+    seed_indptr, seed_indices = np.array([0, 1, 1]), np.array([7])
+    popularity = np.array([7, 2, 9, 8, 6, 5, 4, 3, 1, 0])
+    out = fill_to_k(recs, seed_indptr, seed_indices, popularity, k=4)
+    assert out.tolist() == [[5, 2, 9, 8], [0, 1, 2, 3]]
+    with pytest.raises(InputError, match="too few"):
+        fill_to_k(recs, seed_indptr, seed_indices, popularity[:3], k=6)
+
+
+def test_score_submission_agrees_with_evaluate(setup):
+    root, split, submission = setup
+    evaluated = evaluate_models([root / "popular"], split.path, progress=False)["popular"]
+    scored = score_submission(submission, split.answers_path, split.challenge_path, store=split.train_path)
+    for metric, value in evaluated["overall"].items():
+        assert scored["overall"][metric] == pytest.approx(value), metric
+    assert scored["per_category"].keys() == evaluated["per_category"].keys() == {str(c) for c in range(1, 11)}
+    without_store = score_submission(submission, split.answers_path, split.challenge_path)
+    assert without_store["overall"]["r_precision"] == pytest.approx(evaluated["overall"]["r_precision"])
+    assert without_store["overall"]["r_precision_artist"] is None
+    no_challenge = score_submission(submission, split.answers_path)
+    assert list(no_challenge["per_category"]) == ["0"]
+
+
+def test_read_submission_reports_garbage_pid_lines(tmp_path):
+    path = write_lines(tmp_path / "s.csv", ["team_info,t,main,e@x", "abc,spotify:track:x"])
+    parsed, errors = read_submission(path)
+    assert parsed.pids == [] and any("line 2" in e and "not a pid" in e for e in errors)
+
+
+def test_load_challenge_errors_name_the_file(tmp_path):
+    bad = tmp_path / "c.json"
+    bad.write_text("{not json")
+    with pytest.raises(InputError, match="c.json"):
+        load_challenge(bad)
+    bad.write_text('{"playlists": [{"name": "x"}]}')
+    with pytest.raises(InputError, match=r"playlists\[0\].*pid"):
+        load_challenge(bad)

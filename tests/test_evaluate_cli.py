@@ -1,0 +1,95 @@
+"""`segue split / evaluate / submit / verify / score` driven in-process through the Typer app."""
+
+import pytest
+from typer.testing import CliRunner
+
+import segue.cli  # noqa: F401  (registers every command)
+from segue.commands import app
+from segue.data.store import build_store
+from segue.data.synth import generate_playlists
+from segue.io import read_json
+from segue.models.base import get_model_class
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    build_store(generate_playlists(300, seed=4), root / "store")
+    result = runner.invoke(app, ["split", str(root / "store"), "--out", str(root / "split"),
+                                 "--per-category", "3", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    assert "30 test playlists" in result.output
+    from segue.data.store import Store
+
+    train = Store.open(root / "split" / "train")
+    get_model_class("popular")().fit(train).save(root / "pop")
+    get_model_class("popular")(get_model_class("popular").Config(count="entries")).fit(train).save(root / "pop2")
+    return root
+
+
+def test_split_too_small_fails_with_the_allowed_size(workdir):
+    result = runner.invoke(app, ["split", str(workdir / "store"), "--out", str(workdir / "nope"),
+                                 "--per-category", "500"])
+    assert result.exit_code == 1
+    assert "error:" in result.output and "at most --per-category" in result.output
+
+
+def test_evaluate_prints_a_table_and_writes_json_and_report(workdir):
+    out = workdir / "res.json"
+    report = workdir / "report" / "eval"
+    result = runner.invoke(app, ["evaluate", str(workdir / "pop"), str(workdir / "pop2"), "--split",
+                                 str(workdir / "split"), "--json", str(out), "--report", str(report),
+                                 "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "R-prec" in result.output and "pop2" in result.output and "R@10" in result.output
+    data = read_json(out)
+    assert set(data) == {"pop", "pop2"}
+    overall = data["pop"]["overall"]
+    assert set(overall) == {"r_precision", "r_precision_artist", "ndcg", "ndcg_500", "clicks", "recall_500", "n"}
+    assert overall["n"] == 30 and 0 <= overall["r_precision"] <= 1
+    assert set(data["pop"]["per_category"]) == {str(c) for c in range(1, 11)}
+    for ext in (".json", ".md", ".png"):
+        assert (report.parent / f"eval{ext}").stat().st_size > 0
+    assert "| pop |" in (report.parent / "eval.md").read_text()
+
+
+def test_evaluate_missing_model_is_a_clean_error(workdir):
+    result = runner.invoke(app, ["evaluate", str(workdir / "nothing"), "--split", str(workdir / "split")])
+    assert result.exit_code == 1 and "error:" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("name", ["sub.csv.gz", "sub.csv"])
+def test_submit_verify_and_score(workdir, name):
+    sub = workdir / name
+    challenge = workdir / "split" / "challenge_set.json"
+    result = runner.invoke(app, ["submit", str(workdir / "pop"), "--challenge", str(challenge), "--out", str(sub),
+                                 "--team", "t", "--email", "t@x.org", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["verify", str(sub), "--challenge", str(challenge)])
+    assert result.exit_code == 0, result.output
+    assert "OK" in result.output
+    score_json = workdir / f"{name}.score.json"
+    result = runner.invoke(app, ["score", str(sub), "--answers", str(workdir / "split" / "answers.json"),
+                                 "--challenge", str(challenge), "--store", str(workdir / "split" / "train"),
+                                 "--json", str(score_json)])
+    assert result.exit_code == 0, result.output
+    evaluated = read_json(workdir / "res.json")["pop"]["overall"] if (workdir / "res.json").exists() else None
+    scored = read_json(score_json)["overall"]
+    if evaluated:
+        assert scored["r_precision"] == pytest.approx(evaluated["r_precision"])
+
+
+def test_verify_lists_failures_with_line_numbers_and_exits_non_zero(workdir, tmp_path):
+    challenge = workdir / "split" / "challenge_set.json"
+    good = workdir / "plain.csv"
+    runner.invoke(app, ["submit", str(workdir / "pop"), "--challenge", str(challenge), "--out", str(good),
+                        "--no-progress"])
+    lines = good.read_text().splitlines()
+    lines[2] = ",".join(lines[2].split(",")[:-1])
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(lines[:-1]) + "\n")
+    result = runner.invoke(app, ["verify", str(bad), "--challenge", str(challenge)])
+    assert result.exit_code == 1
+    assert "line 3" in result.output and "499 tracks" in result.output and "missing" in result.output

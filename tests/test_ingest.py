@@ -1,0 +1,334 @@
+"""segue ingest: MPD JSON (slices, folders, the zip, challenge sets) into a store, exactly and safely."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import segue.data.mpd as mpd
+from segue.data.ingest import ingest, natural_key, resolve_sources
+from segue.data.store import Store
+from segue.errors import InputError
+
+
+def slice_doc(playlists: list[dict], start: int = 0) -> dict:
+    end = start + max(len(playlists), 1) - 1
+    return {"info": {"generated_on": "2017-12-03 08:41:42.057563", "slice": f"{start}-{end}", "version": "v1"},
+            "playlists": playlists}
+
+
+def write_slice(folder: Path, playlists: list[dict], start: int = 0, name: str | None = None) -> Path:
+    """Write a slice the way the MPD does: pretty-printed, non-ASCII as \\u escapes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    end = start + max(len(playlists), 1) - 1
+    path = folder / (name or f"mpd.slice.{start}-{end}.json")
+    path.write_text(json.dumps(slice_doc(playlists, start), indent=8))
+    return path
+
+
+def edge_playlists(first_pid: int = 1000) -> list[dict]:
+    """Hand-made playlists covering what synthetic data rarely has: stripped fields, repeats, odd text."""
+    track = {"pos": 0, "artist_name": "Zoë", "track_uri": "spotify:track:edge0000000000000000001",
+             "artist_uri": "spotify:artist:edge000000000000000001", "track_name": "Ça va 🎶",
+             "album_uri": "spotify:album:edge0000000000000000001", "duration_ms": 181000, "album_name": "Été"}
+    other = dict(track, track_uri="spotify:track:edge0000000000000000002", track_name="Other", pos=1)
+    return [
+        # only the required fields
+        {"pid": first_pid, "tracks": [{"track_uri": "spotify:track:bare00000000000000000001"},
+                                      {"track_uri": "spotify:track:bare00000000000000000002"}]},
+        # repeats, a description, collaborative, leading/trailing spaces and emoji in the title
+        {"name": "  Road trip 🚗 ", "collaborative": "true", "pid": first_pid + 1, "modified_at": 1500000000,
+         "num_tracks": 4, "num_albums": 1, "num_followers": 3, "num_edits": 2, "duration_ms": 1,
+         "num_artists": 1, "description": "for the <b>drive</b>",
+         "tracks": [track, other, dict(track, pos=2), dict(track, pos=3)]},
+        # an empty track list, and a later occurrence of a track with different metadata (first one wins)
+        {"name": "empty", "pid": first_pid + 2, "tracks": []},
+        {"name": "again", "pid": first_pid + 3, "collaborative": "false",
+         "tracks": [dict(other, track_name="renamed later", pos=0)]},
+    ]
+
+
+def assert_store_equals(store: Store, playlists: list[dict]) -> None:
+    """Every playlist, in order, with its metadata, tracks (order and repeats) and first-seen track metadata."""
+    assert store.n_playlists == len(playlists)
+    assert store.pids.tolist() == [p["pid"] for p in playlists]
+    meta = store.playlist_meta.to_pylist()
+    for row, playlist in zip(meta, playlists):
+        assert row["name"] == playlist.get("name")
+        assert row["description"] == playlist.get("description")
+        collaborative = playlist.get("collaborative")
+        assert row["collaborative"] == (None if collaborative is None else collaborative == "true")
+        for field in ("modified_at", "num_followers", "num_edits"):
+            assert row[field] == playlist.get(field)
+    uris = np.array(store.track_uris, dtype=object)
+    first_seen: dict[str, dict] = {}
+    for row, playlist in enumerate(playlists):
+        got = uris[store.playlist_tracks(row)].tolist()
+        assert got == [t["track_uri"] for t in playlist["tracks"]]
+        for t in playlist["tracks"]:
+            first_seen.setdefault(t["track_uri"], t)
+    assert store.n_tracks == len(first_seen)
+    assert list(first_seen) == store.track_uris  # ids in order of first appearance
+    tracks = store.tracks.to_pylist()
+    artist_of, album_of = {}, {}
+    for info, (uri, t) in zip(tracks, first_seen.items()):
+        for field in ("track_name", "artist_uri", "artist_name", "album_uri", "album_name", "duration_ms"):
+            assert info[field] == t.get(field), (uri, field)
+        if t.get("artist_uri"):
+            assert artist_of.setdefault(t["artist_uri"], info["artist_id"]) == info["artist_id"]
+        else:
+            assert info["artist_id"] == -1
+        if t.get("album_uri"):
+            assert album_of.setdefault(t["album_uri"], info["album_id"]) == info["album_id"]
+    assert store.n_artists == len(artist_of) and store.n_albums == len(album_of)
+    assert sorted(artist_of.values()) == list(range(len(artist_of)))
+    counts = np.bincount(store.indices, minlength=store.n_tracks)
+    assert np.array_equal(counts, store.track_count)
+
+
+@pytest.fixture
+def dataset(synth_playlists, tmp_path):
+    """Synthetic playlists plus the hand-made edge cases, written as three slices."""
+    playlists = synth_playlists + edge_playlists()
+    folder = tmp_path / "mpd"
+    write_slice(folder, playlists[:100], 0)
+    write_slice(folder, playlists[100:200], 100)
+    write_slice(folder, playlists[200:], 200)
+    return folder, playlists
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_round_trip_is_exact(dataset, tmp_path, workers):
+    folder, playlists = dataset
+    store = ingest([folder], tmp_path / "store", workers=workers)
+    assert_store_equals(store, playlists)
+    manifest = store.manifest
+    assert manifest["counts"]["playlists"] == len(playlists)
+    assert manifest["skipped"] == [] and manifest["warnings"] == {}
+    for source in manifest["sources"]:
+        data = Path(source["path"]).read_bytes()
+        assert source["size"] == len(data) and source["sha256"] == hashlib.sha256(data).hexdigest()
+        assert source["kind"] == "slice"
+
+
+def test_worker_counts_give_identical_stores(dataset, tmp_path):
+    folder, _ = dataset
+    one = ingest([folder], tmp_path / "a", workers=0)
+    two = ingest([folder], tmp_path / "b", workers=2)
+    assert one.fingerprint == two.fingerprint
+    assert np.array_equal(one.indices, two.indices) and np.array_equal(one.indptr, two.indptr)
+    assert one.tracks.equals(two.tracks)
+
+
+def test_fast_and_careful_parsers_agree(synth_playlists, monkeypatch):
+    playlists = synth_playlists + edge_playlists()
+    playlists[5]["num_tracks"] += 1
+    fast = mpd.parse_playlists(copy.deepcopy(playlists), "x.json")
+    assert fast.warnings == {"num_tracks_mismatch": 1}
+    monkeypatch.setattr(mpd, "_parse_fast", lambda *args: None)
+    careful = mpd.parse_playlists(copy.deepcopy(playlists), "x.json")
+    for name in ("pid", "name", "description", "collaborative", "modified_at", "num_followers", "num_edits",
+                 "track_uri", "track_name", "artist_uri", "artist_name", "album_uri", "album_name", "duration_ms",
+                 "warnings"):
+        assert getattr(fast, name) == getattr(careful, name), name
+    assert list(fast.lengths) == list(careful.lengths)
+    assert np.array_equal(fast.entries(), careful.entries())
+
+
+def test_slices_are_ordered_by_start_index_not_lexically(synth_playlists, tmp_path):
+    folder = tmp_path / "mpd"
+    starts = [0, 100, 200, 1000, 2000]  # lexical order would put 1000 and 2000 before 200
+    for i, start in enumerate(starts):
+        chunk = copy.deepcopy(synth_playlists[i * 20 : (i + 1) * 20])
+        for j, playlist in enumerate(chunk):
+            playlist["pid"] = start + j
+        write_slice(folder, chunk, start, name=f"mpd.slice.{start}-{start + 99}.json")
+    names = [s.path.name for s in resolve_sources([folder])]
+    assert names == [f"mpd.slice.{s}-{s + 99}.json" for s in starts]
+    store = ingest([folder], tmp_path / "store", workers=2)
+    assert store.pids.tolist() == [s + j for s in starts for j in range(20)]
+    assert sorted(["b10", "b9", "a"], key=natural_key) == ["a", "b9", "b10"]
+
+
+def test_stripped_playlist_with_only_pid_and_track_uris(tmp_path):
+    playlists = [{"pid": 7, "tracks": [{"track_uri": "spotify:track:a"}, {"track_uri": "spotify:track:b"},
+                                       {"track_uri": "spotify:track:a"}]},
+                 {"pid": 3, "tracks": [{"track_uri": "spotify:track:b"}]}]
+    path = write_slice(tmp_path, playlists)
+    store = ingest([path], tmp_path / "store")
+    assert_store_equals(store, playlists)
+    assert store.track_artist.tolist() == [-1, -1] and store.track_album.tolist() == [-1, -1]
+    assert store.names == [None, None] and store.n_artists == 0
+
+
+def test_challenge_set_ingests_seed_tracks_without_count_warnings(synth_playlists, tmp_path, cli):
+    challenge = []
+    for i, playlist in enumerate(synth_playlists[:30]):
+        seeds = playlist["tracks"][: i % 6]
+        entry = {"pid": 1_000_000 + i, "num_holdouts": len(playlist["tracks"]) - len(seeds),
+                 "num_samples": len(seeds), "num_tracks": len(playlist["tracks"]), "tracks": seeds}
+        if i % 3:
+            entry["name"] = playlist["name"]
+        challenge.append(entry)
+    path = tmp_path / "challenge_set.json"
+    path.write_text(json.dumps({"date": "2018-01-16 08:47:28.198015", "version": "v1", "playlists": challenge}))
+    result = cli("ingest", path, "--out", tmp_path / "store", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "warning:" not in result.stderr
+    store = Store.open(tmp_path / "store")
+    assert_store_equals(store, challenge)
+    assert store.manifest["warnings"] == {} and store.manifest["sources"][0]["kind"] == "challenge"
+
+
+def test_count_mismatch_is_a_warning_with_a_count(synth_playlists, tmp_path, cli):
+    synth_playlists[3]["num_tracks"] += 2
+    synth_playlists[8]["num_tracks"] = 0
+    path = write_slice(tmp_path / "mpd", synth_playlists)
+    result = cli("ingest", path, "--out", tmp_path / "store", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert _squash("2 playlists whose num_tracks differs") in _squash(result.stderr)
+    assert "2 warnings" in result.stdout
+    assert Store.open(tmp_path / "store").manifest["warnings"] == {"num_tracks_mismatch": 2}
+
+
+def test_zip_layout_reads_members_in_slice_order(dataset, tmp_path):
+    folder, playlists = dataset
+    archive = tmp_path / "spotify_million_playlist_dataset.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("README.md", "readme")
+        zf.writestr("src/stats.py", "print()")
+        for path in sorted(folder.iterdir(), reverse=True):  # stored out of order on purpose
+            zf.write(path, f"data/{path.name}")
+    store = ingest([archive], tmp_path / "store", workers=2)
+    assert_store_equals(store, playlists)
+    sources = store.manifest["sources"]
+    assert [s["member"] for s in sources] == [f"data/{p.name}" for p in sorted(folder.iterdir(), key=lambda p: natural_key(p.name))]
+    with zipfile.ZipFile(archive) as zf:
+        for source in sources:
+            assert source["sha256"] == hashlib.sha256(zf.read(source["member"])).hexdigest()
+    assert store.fingerprint == ingest([folder], tmp_path / "from-folder").fingerprint
+
+
+# ---- bad input: a clear error, exit code 1, the old store untouched ------------------------------------
+
+
+def _corrupt(case: str, folder: Path, playlists: list[dict]) -> tuple[str, list[str]]:
+    """Write a good slice and a bad one; return the bad file's name and the phrases the error must contain."""
+    good, bad = copy.deepcopy(playlists[:50]), copy.deepcopy(playlists[50:100])
+    write_slice(folder, good, 0)
+    bad_name = "mpd.slice.50-99.json"
+    if case == "unparseable":
+        text = json.dumps(slice_doc(bad, 50), indent=8).splitlines()
+        text[40] = text[40] + " oops"
+        (folder / bad_name).write_text("\n".join(text))
+        return bad_name, ["not valid JSON", "line 41"]
+    if case == "truncated":
+        data = json.dumps(slice_doc(bad, 50), indent=8).encode()
+        (folder / bad_name).write_bytes(data[: len(data) // 2])
+        return bad_name, ["truncated"]
+    if case == "pid_as_string":
+        bad[4]["pid"] = "54"
+        expected = ["position 4", "'pid'", "'54'"]
+    elif case == "followers_as_string":
+        bad[7]["num_followers"] = "x"
+        expected = ["position 7", "pid 57", "num_followers", "'x'"]
+    elif case == "duplicate_pid_in_file":
+        bad[9]["pid"] = bad[2]["pid"]
+        expected = ["duplicate pid 52", "position 9"]
+    elif case == "duplicate_pid_across_files":
+        bad[3]["pid"] = good[0]["pid"]
+        expected = ["duplicate pid 0", "mpd.slice.0-49.json"]
+    elif case == "missing_track_uri":
+        del bad[6]["tracks"][2]["track_uri"]
+        expected = ["pid 56", "tracks[2].track_uri", "missing"]
+    elif case == "tracks_not_a_list":
+        bad[1]["tracks"] = {"track_uri": "spotify:track:x"}
+        expected = ["pid 51", "'tracks'"]
+    elif case == "not_a_slice":
+        (folder / bad_name).write_text(json.dumps({"hello": 1}))
+        return bad_name, ["'playlists'"]
+    else:
+        raise AssertionError(case)
+    write_slice(folder, bad, 50, name=bad_name)
+    return bad_name, expected
+
+
+def _squash(text: str) -> str:
+    return "".join(text.split())
+
+
+BAD_CASES = ["unparseable", "truncated", "pid_as_string", "followers_as_string", "duplicate_pid_in_file",
+             "duplicate_pid_across_files", "missing_track_uri", "tracks_not_a_list", "not_a_slice"]
+WHOLE_FILE_CASES = {"unparseable", "truncated", "not_a_slice"}
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_bad_input_fails_clearly_and_keeps_the_old_store(case, synth_playlists, tmp_path, cli):
+    old_source = write_slice(tmp_path / "old", synth_playlists[:20])
+    store_path = tmp_path / "store"
+    assert cli("ingest", old_source, "--out", store_path, "--no-progress").exit_code == 0
+    before = {p.name: p.read_bytes() for p in store_path.iterdir()}
+
+    folder = tmp_path / "mpd"
+    bad_name, phrases = _corrupt(case, folder, synth_playlists)
+    result = cli("ingest", folder, "--out", store_path, "--workers", "2", "--no-progress")
+    assert result.exit_code == 1
+    message = _squash(result.stderr)  # rich wraps long lines, even inside a path
+    assert message.startswith("error:")
+    assert _squash(bad_name) in message
+    for phrase in phrases:
+        assert _squash(phrase) in message, (phrase, result.stderr)
+    assert "Traceback" not in result.output
+    assert {p.name: p.read_bytes() for p in store_path.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mpd", "old", "store"]  # no temp dirs left behind
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_skip_invalid_skips_records_and_keeps_the_rest(case, synth_playlists, tmp_path, cli):
+    folder = tmp_path / "mpd"
+    bad_name, _ = _corrupt(case, folder, synth_playlists)
+    result = cli("ingest", folder, "--out", tmp_path / "store", "--skip-invalid", "--no-progress")
+    assert result.exit_code == 0, result.output
+    store = Store.open(tmp_path / "store")
+    skipped = store.manifest["skipped"]
+    assert len(skipped) == 1 and bad_name in skipped[0]["reason"]
+    assert "skipped:" in result.stderr and _squash(bad_name) in _squash(result.stderr)
+    if case in WHOLE_FILE_CASES:
+        assert store.n_playlists == 50
+        assert _squash("skipped 0 playlists and 1 files") in _squash(result.stdout)
+    else:
+        assert store.n_playlists == 99
+        assert _squash("skipped 1 playlists and 0 files") in _squash(result.stdout)
+        assert skipped[0]["pid"] is not None
+    assert store.manifest["counts"]["playlists"] == store.n_playlists
+
+
+def test_api_errors_are_input_errors(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        ingest([tmp_path / "missing.json"], tmp_path / "store")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no .json files"):
+        ingest([tmp_path / "empty"], tmp_path / "store")
+    (tmp_path / "empty.json").write_text("")
+    with pytest.raises(InputError, match="empty"):
+        ingest([tmp_path / "empty.json"], tmp_path / "store")
+    (tmp_path / "bad.zip").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(InputError, match="zip"):
+        ingest([tmp_path / "bad.zip"], tmp_path / "store")
+    assert not (tmp_path / "store").exists()
+
+
+def test_refuses_to_replace_a_folder_that_is_not_a_store(synth_playlists, tmp_path, cli):
+    path = write_slice(tmp_path / "mpd", synth_playlists[:5])
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("do not delete")
+    result = cli("ingest", path, "--out", precious, "--no-progress")
+    assert result.exit_code == 1 and _squash("not a segue store") in _squash(result.stderr)
+    assert (precious / "thesis.tex").read_text() == "do not delete"

@@ -1,0 +1,234 @@
+"""The seed's model (meanvar): data regimes as arrays, the network, training, persistence."""
+
+import numpy as np
+import pytest
+import torch
+
+from segue.data.store import build_store
+from segue.errors import InputError
+from segue.models.base import load_model
+from segue.models.meanvar import WEIGHTS_FILE, MeanVar, MeanVarConfig, MeanVarNet, seed_tensors
+from segue.models.meanvar_train import (
+    LogUniformSampler,
+    Pairs,
+    collate,
+    param_hash,
+    prefix_pairs,
+    seed_pairs,
+)
+
+GENRES = ("country", "rap", "christmas", "rock", "chill")
+FAST = dict(batch_size=64, rounds=3, holdout=0.1, dim=16, hidden=32, threads=1)
+
+
+def make_playlists(n=250, seed=0, tracks_per_genre=40, min_len=5, max_len=40):
+    """Genre-clustered playlists: each title names a genre and ~90% of its songs come from that genre."""
+    rng = np.random.default_rng(seed)
+    pop = 1.0 / np.arange(1, tracks_per_genre + 1)
+    playlists = []
+    for pid in range(n):
+        genre = pid % len(GENRES)
+        length = int(rng.integers(min_len, max_len + 1))
+        picks = rng.choice(tracks_per_genre, size=min(length, tracks_per_genre), replace=False, p=pop / pop.sum())
+        tracks = []
+        for pos, t in enumerate(picks.tolist()):
+            g = genre if rng.random() > 0.1 else int(rng.integers(len(GENRES)))
+            tracks.append({"pos": pos, "track_uri": f"spotify:track:{g:02d}{t:020d}", "track_name": f"{GENRES[g]} {t}",
+                           "artist_uri": f"spotify:artist:{g:02d}{t // 4:020d}", "artist_name": f"{GENRES[g]} a{t // 4}",
+                           "album_uri": f"spotify:album:{g:02d}{t // 2:020d}", "album_name": f"{GENRES[g]} b{t // 2}"})
+        playlists.append({"name": f"My {GENRES[genre].title()} Mix", "pid": 1000 + pid, "tracks": tracks})
+    return playlists
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return build_store(make_playlists(), tmp_path_factory.mktemp("mv") / "store")
+
+
+@pytest.fixture(scope="module")
+def fitted(store):
+    return MeanVar(MeanVarConfig(**FAST)).fit(store)
+
+
+def genre_of(store, ids):
+    return [info["track_name"].split()[0] if info else None for info in store.track_info(ids)]
+
+
+# ---- data regimes -------------------------------------------------------------------------------------
+def test_seed_pairs_are_songs_1_to_20_with_targets_21_to_30():
+    lengths = np.array([35, 12, 30])
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    indices = np.arange(indptr[-1], dtype=np.int32)
+    pairs = seed_pairs(indptr, indices, np.arange(3), training_sets=10)
+    assert len(pairs) == 20  # the 12-song playlist is dropped
+    assert (pairs.length == 20).all()
+    assert pairs.start[:10].tolist() == [0] * 10 and pairs.start[10:].tolist() == [47] * 10
+    assert pairs.target[:10].tolist() == list(range(20, 30))
+    assert pairs.target[10:].tolist() == list(range(67, 77))
+    assert len(seed_pairs(indptr, indices, np.arange(3), training_sets=3)) == 6
+
+
+@pytest.mark.parametrize("target", ["later", "next"])
+def test_prefix_pairs_take_a_prefix_and_a_following_song(target):
+    lengths = np.array([2, 7, 100, 1])
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    indices = np.arange(indptr[-1], dtype=np.int32)
+    config = MeanVarConfig(max_seeds=10, pairs_per_playlist=50, target=target)
+    pairs = prefix_pairs(indptr, indices, np.arange(4), config, np.random.default_rng(0))
+    assert len(pairs) == 150  # the one-song playlist gives none
+    row = np.searchsorted(indptr, pairs.start, side="right") - 1
+    assert (pairs.start == indptr[row]).all()
+    assert (pairs.length >= 1).all() and (pairs.length <= np.minimum(lengths[row] - 1, 10)).all()
+    position = pairs.target - pairs.start  # indices are positions here
+    assert (position >= pairs.length).all() and (position < lengths[row]).all()
+    if target == "next":
+        assert (position == pairs.length).all()
+    else:
+        assert (position > pairs.length).any()
+
+
+def test_collate_builds_csr_segments():
+    indices = np.arange(100, 120, dtype=np.int32)
+    pairs = Pairs(np.array([2, 10]), np.array([3, 1]), np.array([7, 9]))
+    tokens, segments, counts, targets = collate(indices, pairs, "cpu")
+    assert tokens.tolist() == [102, 103, 104, 110]
+    assert segments.tolist() == [0, 0, 0, 1]
+    assert counts.tolist() == [3, 1] and targets.tolist() == [7, 9]
+
+
+# ---- the network ---------------------------------------------------------------------------------------
+def test_encode_matches_a_direct_mean_and_variance():
+    torch.manual_seed(0)
+    config = MeanVarConfig(dim=8, hidden=16, dropout=0.0, item_features="track")
+    net = MeanVarNet(config, n_tracks=30).eval()
+    seeds = [np.array([1, 2, 5]), np.array([7]), np.array([3, 3, 9, 11])]
+    indptr = np.concatenate([[0], np.cumsum([len(s) for s in seeds])])
+    with torch.no_grad():
+        h = net.encode(*seed_tensors(indptr, np.concatenate(seeds)))
+        for row, s in enumerate(seeds):
+            x = net.track_emb.weight[torch.as_tensor(s)]
+            mean = x.mean(0, keepdim=True)
+            var = x.var(0, unbiased=False, keepdim=True)
+            expect = net.mean_mlp(mean) + net.var_mlp(var) + mean
+            assert torch.allclose(h[row], expect[0], atol=1e-5)
+        # one seed: variance 0
+        x = net.track_emb.weight[7:8]
+        assert torch.allclose(h[1], (net.mean_mlp(x) + net.var_mlp(torch.zeros_like(x)) + x)[0], atol=1e-5)
+
+
+def test_one_mlp_variant_and_separate_head_have_the_expected_parameters():
+    net = MeanVarNet(MeanVarConfig(variance=False, tied=False, item_features="track"), n_tracks=10)
+    names = {n for n, _ in net.named_parameters()}
+    assert not any(n.startswith("var_mlp") for n in names)
+    assert "out_emb.weight" in names and "out_bias" in names
+    tied = MeanVarNet(MeanVarConfig(item_features="track"), n_tracks=10)
+    assert "out_emb.weight" not in {n for n, _ in tied.named_parameters()}
+
+
+def test_log_uniform_sampler_probabilities_sum_to_one_and_favour_popular_songs():
+    counts = np.array([5, 100, 1, 50])
+    sampler = LogUniformSampler(counts, "cpu", seed=0)
+    assert abs(float(sampler.log_q.exp().sum()) - 1.0) < 1e-5
+    draws = np.bincount(sampler.sample(20000).numpy(), minlength=4)
+    assert draws[1] > draws[3] > draws[0] > draws[2]
+
+
+# ---- training and recommending ----------------------------------------------------------------------------
+def test_fit_loss_falls_and_recommends_in_genre(store, fitted):
+    history = fitted.fit_info["history"]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert all(np.isfinite(r["val_loss"]) for r in history)
+    country = [r for r in range(store.n_playlists) if store.names[r].startswith("My Country")][:10]
+    seeds = [store.playlist_tracks(r)[:5] for r in country]
+    ids, scores = fitted.recommend(seeds, k=10)
+    assert ids.shape == (10, 10) and scores.dtype == np.float32
+    share = np.mean([g == "country" for g in genre_of(store, ids.ravel())])
+    assert share > 0.7
+    for row, s in zip(ids, seeds):
+        assert not set(row.tolist()) & set(s.tolist())
+
+
+def test_any_number_of_seeds_and_batch_equals_single(fitted, store):
+    seeds = [store.playlist_tracks(3)[:n] for n in (1, 2, 7, 20)]
+    ids, scores = fitted.recommend(seeds, k=5)
+    for row, s in enumerate(seeds):
+        one_ids, one_scores = fitted.recommend([s], k=5)
+        assert one_ids[0].tolist() == ids[row].tolist()
+        assert np.allclose(one_scores[0], scores[row], atol=1e-5)
+
+
+def test_zero_seeds_fall_back_to_the_title_model(fitted):
+    ids, scores = fitted.recommend([np.array([], np.int32)], k=5, titles=["christmas"])
+    assert (ids >= 0).all() and np.isfinite(scores).all()
+
+
+def test_confidence_is_a_probability(fitted, store):
+    seeds = store.playlist_tracks(0)[:5]
+    ids, _ = fitted.recommend([seeds], k=15)
+    conf = fitted.confidence(seeds, ids[0])
+    assert (conf > 0).all() and conf.sum() <= 1.0 + 1e-6
+    assert (np.diff(conf) <= 1e-7).all()
+
+
+def test_save_load_roundtrip_is_safetensors_and_identical(fitted, store, tmp_path):
+    fitted.save(tmp_path / "m")
+    assert (tmp_path / "m" / WEIGHTS_FILE).is_file()
+    assert not list((tmp_path / "m").glob("*.pt")) and not list((tmp_path / "m").glob("*.pkl"))
+    again = load_model(tmp_path / "m", store=store)
+    seeds = [store.playlist_tracks(r)[:4] for r in range(6)]
+    a, sa = fitted.recommend(seeds, k=20)
+    b, sb = again.recommend(seeds, k=20)
+    assert a.tolist() == b.tolist() and np.allclose(sa, sb)
+
+
+def test_training_is_deterministic_on_cpu(store):
+    config = MeanVarConfig(**{**FAST, "rounds": 1})
+    assert param_hash(MeanVar(config).fit(store).net) == param_hash(MeanVar(config).fit(store).net)
+
+
+@pytest.mark.parametrize("overrides", [
+    dict(data="seed", training_sets=10),
+    dict(full_softmax_max=10, negatives=64),
+    dict(item_features="track", tied=False, variance=False, residual=False),
+    dict(init="als", item_features="track"),
+])
+def test_options_train_and_loss_falls(store, overrides):
+    model = MeanVar(MeanVarConfig(**{**FAST, **overrides})).fit(store)
+    history = model.fit_info["history"]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    ids, _ = model.recommend([store.playlist_tracks(0)[:3]], k=5)
+    assert (ids >= 0).all()
+    if "full_softmax_max" in overrides:
+        assert model.fit_info["softmax"] == "sampled"
+
+
+def test_early_stopping_restores_the_best_round(store):
+    model = MeanVar(MeanVarConfig(**{**FAST, "rounds": 30, "patience": 1, "lr": 0.05})).fit(store)
+    history = model.fit_info["history"]
+    assert len(history) < 30
+    best = min(history, key=lambda r: r["val_loss"])["round"]
+    assert model.fit_info["best_round"] == best
+
+
+def test_files_limits_the_playlists(store):
+    model = MeanVar(MeanVarConfig(**{**FAST, "rounds": 1, "files": 1, "holdout": 0.0})).fit(store)
+    assert model.fit_info["train_playlists"] == store.n_playlists  # fewer than 1000 playlists: all of them
+    assert model.fit_info["holdout_playlists"] == 0
+
+
+def test_seed_data_needs_playlists_of_30_songs(tmp_path):
+    short = build_store(make_playlists(n=20, max_len=25), tmp_path / "short")
+    with pytest.raises(InputError, match="at least 30 songs"):
+        MeanVar(MeanVarConfig(**{**FAST, "data": "seed"})).fit(short)
+
+
+def test_checkpoint_is_written_each_round(store, tmp_path):
+    MeanVar(MeanVarConfig(**{**FAST, "rounds": 2, "checkpoint_dir": str(tmp_path / "ck")})).fit(store)
+    assert (tmp_path / "ck" / "last.safetensors").is_file() and (tmp_path / "ck" / "last.json").is_file()
+
+
+@pytest.mark.parametrize("bad", [dict(data="nope"), dict(dim=0), dict(training_sets=11), dict(device="tpu"),
+                                 dict(item_features="track+genre")])
+def test_bad_settings_are_rejected(bad):
+    with pytest.raises(InputError):
+        MeanVarConfig(**bad)

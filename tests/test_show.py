@@ -1,0 +1,58 @@
+"""`segue show`: the write-up's show_recommendations for any model, with the playlist from another store."""
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from segue.cli import app
+from segue.commands.inspect import confidence
+from segue.data.store import build_store
+from segue.models.base import get_model_class
+from segue.models.meanvar import MeanVar, MeanVarConfig
+from test_meanvar import FAST, make_playlists
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("show")
+    playlists = make_playlists(n=200, min_len=32)
+    full = build_store(playlists, root / "full")
+    train = build_store(playlists[:150], root / "train")  # its own, smaller vocabulary
+    MeanVar(MeanVarConfig(**FAST)).fit(train).save(root / "mv")
+    get_model_class("popular")().fit(train).save(root / "pop")
+    return root, full, train, playlists
+
+
+def test_show_meanvar_on_a_training_playlist(setup):
+    root, _, train, playlists = setup
+    result = CliRunner().invoke(app, ["show", str(root / "mv"), "--pid", str(playlists[5]["pid"])])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert playlists[5]["name"] in out
+    assert "First 20 songs" in out and "Songs 21–30" in out and "Top 15 recommendations" in out
+    assert "%" in out and ("HIT" in out or "hit" in out or "same artist" in out)
+    assert " 30. " in out
+
+
+def test_show_a_held_out_playlist_from_another_store_for_any_model(setup):
+    root, full, _, playlists = setup
+    pid = playlists[180]["pid"]  # not in the train store
+    for model in ("mv", "pop"):
+        result = CliRunner().invoke(app, ["show", str(root / model), "--pid", str(pid), "-k", "5",
+                                          "--store", str(full.path)])
+        assert result.exit_code == 0, result.output
+        assert "Top 5 recommendations" in result.output
+
+
+def test_show_unknown_pid_is_a_clear_error(setup):
+    root, *_ = setup
+    result = CliRunner().invoke(app, ["show", str(root / "mv"), "--pid", "999999"])
+    assert result.exit_code == 1 and "pid 999999" in result.output
+
+
+def test_normalised_confidence_for_models_without_a_hook():
+    class NoHook:
+        pass
+
+    conf = confidence(NoHook(), np.array([1]), np.array([3, 4, 5]), np.array([2.0, 1.0, -1.0], np.float32))
+    assert np.isclose(conf.sum(), 1.0) and conf[0] > conf[1] > conf[2] >= 0
