@@ -208,7 +208,8 @@ def test_zip_layout_reads_members_in_slice_order(dataset, tmp_path):
     store = ingest([archive], tmp_path / "store", workers=2)
     assert_store_equals(store, playlists)
     sources = store.manifest["sources"]
-    assert [s["member"] for s in sources] == [f"data/{p.name}" for p in sorted(folder.iterdir(), key=lambda p: natural_key(p.name))]
+    in_order = sorted(folder.iterdir(), key=lambda p: natural_key(p.name))
+    assert [s["member"] for s in sources] == [f"data/{p.name}" for p in in_order]
     with zipfile.ZipFile(archive) as zf:
         for source in sources:
             assert source["sha256"] == hashlib.sha256(zf.read(source["member"])).hexdigest()

@@ -21,7 +21,8 @@ def ingest(
     ),
     out: Path = typer.Option(..., "--out", "-o", help="The store folder to write (replaced only on success)."),
     skip_invalid: bool = typer.Option(
-        False, "--skip-invalid", help="Skip bad playlists and unreadable files (listed in the manifest) instead of stopping."
+        False, "--skip-invalid",
+        help="Skip bad playlists and unreadable files (listed in the manifest) instead of stopping.",
     ),
     workers: int = typer.Option(None, "--workers", "-w", min=0, help="Parsing processes [default: one per core]."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
@@ -32,7 +33,8 @@ def ingest(
     store = run_ingest(sources, out, skip_invalid=skip_invalid, workers=workers, progress=progress)
     manifest = store.manifest
     for kind, count in manifest.get("warnings", {}).items():
-        err_console.print(Text("warning: ", style="yellow") + Text(f"{count:,} {WARNING_TEXT.get(kind, kind)}"), soft_wrap=True)
+        text = Text(f"{count:,} {WARNING_TEXT.get(kind, kind)}")
+        err_console.print(Text("warning: ", style="yellow") + text, soft_wrap=True)
     skipped = manifest.get("skipped", [])
     for skip in skipped[:SHOWN_SKIPS]:
         err_console.print(Text("skipped: ", style="yellow") + Text(skip["reason"]), soft_wrap=True)
@@ -77,8 +79,8 @@ def stats(
         console.print(_ranked("top tracks", ["track", "artist", "entries"],
                               [(t["track_name"] or t["track_uri"], t["artist_name"] or "", t["count"])
                                for t in figures["top_tracks"]]))
-        console.print(_ranked("top artists", ["artist", "entries"],
-                              [(a["artist_name"] or a["artist_uri"] or "?", a["count"]) for a in figures["top_artists"]]))
+        artists = [(a["artist_name"] or a["artist_uri"] or "?", a["count"]) for a in figures["top_artists"]]
+        console.print(_ranked("top artists", ["artist", "entries"], artists))
         console.print(_ranked("top normalised titles", ["title", "playlists"],
                               [(t["title"], t["count"]) for t in figures["top_titles"]]))
     if plot is not None:

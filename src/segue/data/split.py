@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from segue import __version__
@@ -150,8 +151,6 @@ class Split:
 
 def _titled(store: Store) -> np.ndarray:
     names = store.playlist_meta.column("name")
-    import pyarrow.compute as pc
-
     stripped = pc.utf8_trim_whitespace(names.combine_chunks() if isinstance(names, pa.ChunkedArray) else names)
     has = pc.fill_null(pc.greater(pc.utf8_length(stripped), 0), False)
     return np.asarray(has.to_numpy(zero_copy_only=False), dtype=bool)

@@ -240,10 +240,6 @@ def _uris(rng: np.random.Generator, kind: str, n: int) -> list[str]:
     return [prefix + s for s in ids]
 
 
-def _pick(rng: np.random.Generator, words: list[str], n: int) -> list[str]:
-    return [words[i] for i in rng.integers(0, len(words), size=n).tolist()]
-
-
 def _cdf(weights: np.ndarray) -> np.ndarray:
     cdf = np.cumsum(weights, dtype=np.float64)
     return cdf / cdf[-1]
@@ -682,8 +678,10 @@ def _sample_lengths(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _distinct_per_row(row: np.ndarray, key: np.ndarray, n_rows: int, n_keys: int) -> np.ndarray:
-    pairs = np.unique(row.astype(np.int64) * n_keys + key)
-    return np.bincount(pairs // n_keys, minlength=n_rows)
+    pairs = np.sort(row.astype(np.int64) * n_keys + key)  # sorting beats np.unique's hashing here
+    first = np.ones(len(pairs), dtype=bool)
+    first[1:] = pairs[1:] != pairs[:-1]
+    return np.bincount(pairs[first] // n_keys, minlength=n_rows)
 
 
 def _block_tracks(cat: SyntheticCatalog, rng: np.random.Generator, g1: np.ndarray, g2: np.ndarray,
