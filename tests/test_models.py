@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from model_suite import FAST_OVERRIDES, ModelSuite, seeds_of_genre, tiny_playlists
 from typer.testing import CliRunner
@@ -14,3 +13,58 @@ for _name in MODEL_MODULES:
     globals()[f"TestModel_{_name}"] = type(
         f"TestModel_{_name}", (ModelSuite,), {"model_name": _name, "overrides": FAST_OVERRIDES.get(_name, {})}
     )
+
+
+@pytest.fixture(scope="module")
+def cli_store(tmp_path_factory):
+    return build_store(tiny_playlists(), tmp_path_factory.mktemp("cli") / "store")
+
+
+def _cli(*args):
+    from segue.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_train_and_recommend_cli(cli_store, tmp_path):
+    out = tmp_path / "als"
+    result = _cli("train", "als", "--store", cli_store.path, "--out", out, "--set", "factors=8",
+                  "--set", "iterations=3", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "trained als on 320 playlists" in result.output and "peak memory" in result.output
+    assert load_model(out).config.factors == 8
+
+    seed = cli_store.track_uris[int(seeds_of_genre(cli_store, 0, 1)[0])]
+    result = _cli("recommend", out, "--track", seed, "-k", "5")
+    assert result.exit_code == 0, result.output
+    assert "rank" in result.output and "song" in result.output
+
+    pid = int(cli_store.pids[3])
+    result = _cli("recommend", out, "--pid", pid, "--seeds", "3", "-k", "10")
+    assert result.exit_code == 0, result.output
+    assert "first 3 of" in result.output and "real continuation" in result.output
+
+    result = _cli("recommend", out, "--title", "country", "-k", "3")
+    assert result.exit_code == 0, result.output
+
+
+def test_cli_errors(cli_store, tmp_path):
+    out = tmp_path / "popular"
+    assert _cli("train", "popular", "--store", cli_store.path, "--out", out, "--no-progress").exit_code == 0
+    cases = [
+        (("train", "nope", "--store", cli_store.path, "--out", tmp_path / "x"), "known models: popular"),
+        (("train", "popular", "--store", cli_store.path, "--out", tmp_path / "x", "--set", "bogus=1"),
+         "unknown setting 'bogus'"),
+        (("train", "popular", "--store", cli_store.path, "--out", tmp_path / "x", "--device", "cuda"),
+         "no device setting"),
+        (("train", "popular", "--store", cli_store.path, "--out", tmp_path / "x", "--nproc", "2"),
+         "does not support --nproc"),
+        (("recommend", out, "--track", "spotify:track:unknown"), "not in the store"),
+        (("recommend", out, "--pid", 10**9), "not in the store"),
+        (("recommend", out, "--pid", 1, "-k", 0), "k must be"),
+        (("recommend", out), "--track"),
+    ]
+    for args, message in cases:
+        result = _cli(*args)
+        assert result.exit_code == 1, (args, result.output)
+        assert message in " ".join(result.output.split()), (args, result.output)

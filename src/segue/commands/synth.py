@@ -24,8 +24,7 @@ def synth(
 ) -> None:
     """Write synthetic MPD-format playlists (genres, popular songs, album runs) into OUT.
 
-    One file per 1,000 playlists (mpd.slice.<a>-<b>.json, the last may be partial), each written
-    atomically; slice files already in OUT that this run does not write are removed.
+    One file per 1,000 playlists (mpd.slice.<a>-<b>.json, the last may be partial), each written atomically; slice files already in OUT that this run does not write are removed.
     """
     from segue.data.synth import synthesize
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from itertools import chain, repeat
+from operator import itemgetter
 
 import numpy as np
 import pyarrow as pa
@@ -262,6 +264,19 @@ def _types_within(values: list, allowed: frozenset) -> bool:
     return set(map(type, values)) <= allowed
 
 
+def _column(objects: list[dict], key: str) -> list:
+    """``[o.get(key) for o in objects]`` at C speed (map over the builtin, no Python frame per item)."""
+    return list(map(dict.get, objects, repeat(key)))
+
+
+def _pick(values: list, positions: list[int]) -> list:
+    if len(positions) == len(values):  # every position, in order (positions are increasing)
+        return values
+    if len(positions) == 1:
+        return [values[positions[0]]]
+    return list(itemgetter(*positions)(values)) if positions else []
+
+
 def _parse_fast(playlists: list, source: str, count_field: str) -> ParsedPlaylists | None:
     """Columnise a slice whose playlists are all valid, without a Python loop per track.
 
@@ -270,8 +285,8 @@ def _parse_fast(playlists: list, source: str, count_field: str) -> ParsedPlaylis
     least as strict as the careful path, so both give identical results on the input this accepts.
     """
     try:
-        pids = [p["pid"] for p in playlists]
-        track_lists = [p["tracks"] for p in playlists]
+        pids = list(map(itemgetter("pid"), playlists))
+        track_lists = list(map(itemgetter("tracks"), playlists))
     except (KeyError, TypeError):  # a playlist without pid/tracks, or not a JSON object
         return None
     if set(map(type, pids)) - {int} or (pids and min(pids) < 0) or len(set(pids)) != len(pids):
@@ -280,30 +295,30 @@ def _parse_fast(playlists: list, source: str, count_field: str) -> ParsedPlaylis
         return None
     out = ParsedPlaylists(source=source, pid=pids)
     for name in PLAYLIST_STR_FIELDS:
-        column = [p.get(name) for p in playlists]
+        column = _column(playlists, name)
         if not _types_within(column, _STR_OR_NONE):
             return None
         setattr(out, name, column)
     for name in PLAYLIST_INT_FIELDS:
-        column = [p.get(name) for p in playlists]
+        column = _column(playlists, name)
         if not _types_within(column, _INT_OR_NONE):
             return None
         setattr(out, name, column)
-    collaborative = [p.get("collaborative") for p in playlists]
+    collaborative = _column(playlists, "collaborative")
     if not _types_within(collaborative, frozenset({str, bool, _NONE})):
         return None
     try:
         out.collaborative = [_COLLABORATIVE[v] for v in collaborative]
     except KeyError:
         return None
-    declared = {name: [p.get(name) for p in playlists] for name in dict.fromkeys(("num_tracks", count_field))}
+    declared = {name: _column(playlists, name) for name in dict.fromkeys(("num_tracks", count_field))}
     if not all(_types_within(column, _INT_OR_NONE) for column in declared.values()):
         return None
 
     lengths = list(map(len, track_lists))
-    all_tracks = [t for tracks in track_lists for t in tracks]
+    all_tracks = list(chain.from_iterable(track_lists))
     try:
-        uris = [t["track_uri"] for t in all_tracks]
+        uris = list(map(itemgetter("track_uri"), all_tracks))
     except (KeyError, TypeError):  # a track without track_uri, or not a JSON object
         return None
     if set(map(type, uris)) - {str} or "" in uris:
@@ -313,20 +328,20 @@ def _parse_fast(playlists: list, source: str, count_field: str) -> ParsedPlaylis
     entries = encoded.indices.to_numpy().astype(np.int32, copy=False)
     _, first = np.unique(entries, return_index=True)
     first = first.tolist()
-    new_tracks = [all_tracks[i] for i in first]
+    new_tracks = _pick(all_tracks, first)
     track_columns = {}
     for name in TRACK_STR_FIELDS:
-        column = [t.get(name) for t in new_tracks]
+        column = _column(new_tracks, name)
         if not _types_within(column, _STR_OR_NONE):
             return None
         track_columns[name] = column
-    durations = [t.get("duration_ms") for t in new_tracks]
+    durations = _column(new_tracks, "duration_ms")
     if not _types_within(durations, _INT_OR_NONE):
         return None
 
     out.lengths = lengths
     out.entry_track = entries
-    out.track_uri = [uris[i] for i in first]
+    out.track_uri = _pick(uris, first)
     for name, column in track_columns.items():
         setattr(out, name, column)
     out.duration_ms = durations

@@ -20,6 +20,8 @@ import hashlib
 import os
 from collections.abc import Iterable, Sequence
 from functools import cached_property
+from itertools import compress, repeat
+from operator import is_, itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -95,13 +97,21 @@ class _Vocabulary:
     def __len__(self) -> int:
         return len(self.index)
 
-    def ids(self, keys: Iterable[str]) -> np.ndarray:
+    def ids(self, keys: Sequence[str]) -> np.ndarray:
+        # map() over dict methods runs at C speed: no Python frame per key (this is the merge's hot path)
         index = self.index
-        return np.fromiter((index.setdefault(k, len(index)) for k in keys), dtype=np.int32)
+        found = list(map(index.get, keys))
+        if None in found:
+            missing = dict.fromkeys(compress(keys, map(is_, found, repeat(None))))  # first-appearance order
+            index.update(zip(missing, range(len(index), len(index) + len(missing))))
+            found = list(map(index.__getitem__, keys))
+        return np.array(found, dtype=np.int32).reshape(-1)
 
 
 def _entity_keys(uris: list, names: list, scope: list | None = None) -> list:
     """Key an artist/album by URI, else by name (stripped subsets), else None (unknown)."""
+    if None not in uris and "" not in uris:  # the usual case: every URI present
+        return uris
     keys = []
     for i, (uri, name) in enumerate(zip(uris, names)):
         if uri:
@@ -193,7 +203,12 @@ class StoreBuilder:
 
     def _add_track_metadata(self, parsed: ParsedPlaylists, new: np.ndarray) -> None:
         pick = new.tolist()
-        cols = {name: [getattr(parsed, name)[i] for i in pick] for name in ("track_uri", *TRACK_META_COLUMNS)}
+        everything = len(pick) == len(parsed.track_uri)  # e.g. the first slice: no need to copy columns
+        getter = itemgetter(*pick) if len(pick) > 1 else (lambda column: (column[pick[0]],))
+        cols = {
+            name: getattr(parsed, name) if everything else list(getter(getattr(parsed, name)))
+            for name in ("track_uri", *TRACK_META_COLUMNS)
+        }
         artist_keys = _entity_keys(cols["artist_uri"], cols["artist_name"])
         album_keys = _entity_keys(cols["album_uri"], cols["album_name"], scope=artist_keys)
         artist_ids = self._entity_ids(self.artists, artist_keys)
@@ -218,10 +233,12 @@ class StoreBuilder:
 
     @staticmethod
     def _entity_ids(vocab: _Vocabulary, keys: list) -> np.ndarray:
+        if None not in keys:
+            return vocab.ids(keys)
         ids = np.full(len(keys), -1, dtype=np.int32)
         known = [i for i, k in enumerate(keys) if k is not None]
         if known:
-            ids[known] = vocab.ids(keys[i] for i in known)
+            ids[known] = vocab.ids([keys[i] for i in known])
         return ids
 
     def finish(self, manifest_extra: dict | None = None) -> dict:

@@ -32,7 +32,6 @@ The default catalogue size grows like the real MPD (2.26 distinct tracks per pla
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -159,6 +158,8 @@ GENERIC_TITLES = _w(
     "ok|stuff|Liked|mood|Mood|🙌|sun|beach|daily mix|favs|my jams|june|july|August|2015|work|Work|late nights"
 )
 _GENERIC_EMOJI = _w("🔥|✨|💯|🎶|😎|🙌|💫|🌞")
+_TITLE_SUFFIX = _w("mix|2017|2016|playlist|songs|jams|music|vibes|hits|favorites|!!|2.0|pt. 2|2k17|forever|only")
+_TITLE_PREFIX = _w("my|new|best|summer|old|good|more|all the")
 
 _ADJ = _w(
     "Golden|Broken|Wild|Lonely|Electric|Silver|Little|Crazy|Young|Sweet|Dark|Bright|Lost|Endless|Hidden|Perfect|"
@@ -207,6 +208,7 @@ _COMPOSERS = _w(
     "Albrecht|Beaumont|Castellano|Dvorin|Ehrlich|Fauré-Lind|Grieving|Halvorsen|Ivanova|Janáček-Bell|Kessler|"
     "Lindqvist|Marchetti|Novak|Orlov|Petrenko|Rautavaara|Sorensen|Tavernier|Valtonen"
 )
+_WORKS = _w("Sonatas|Nocturnes|Symphony No. 3|Piano Works|Preludes|String Quartets")
 _KEYS = _w("C Major|D Minor|E-Flat Major|G Minor|A Major|B-Flat Minor|F Major|C-Sharp Minor")
 
 # playlist title -> description templates (about 2% of playlists have a description, as in the MPD)
@@ -527,9 +529,12 @@ def _album_names(rng: np.random.Generator, album_genre: np.ndarray, album_size: 
         if sizes[i] == 1 or (sizes[i] <= 6 and r < 0.3):
             s = first_track_name[i]  # singles and many EPs are named after their lead song
         elif genres[i] == christmas and r < 0.5:
-            s = f"A {_ADJ[a % len(_ADJ)]} Christmas" if r < 0.3 else "Christmas Songs" if r < 0.35 else f"{F} & {_NOUN[b % len(_NOUN)]}"
+            if r < 0.3:
+                s = f"A {_ADJ[a % len(_ADJ)]} Christmas"
+            else:
+                s = "Christmas Songs" if r < 0.35 else f"{F} & {_NOUN[b % len(_NOUN)]}"
         elif genres[i] == classical and r < 0.7:
-            s = f"{('Sonatas', 'Nocturnes', 'Symphony No. 3', 'Piano Works', 'Preludes', 'String Quartets')[a % 6]} in {_KEYS[b % len(_KEYS)]}"
+            s = f"{_WORKS[a % len(_WORKS)]} in {_KEYS[b % len(_KEYS)]}"
         elif r < 0.4:
             s = f"{_ADJ[a % len(_ADJ)]} {_NOUN[b % len(_NOUN)]}"
         elif r < 0.5:
@@ -731,11 +736,18 @@ def _block_tracks(cat: SyntheticCatalog, rng: np.random.Generator, g1: np.ndarra
         dup = np.zeros(total, dtype=bool)
         dup[order[1:][key[order][1:] == key[order][:-1]]] = True
         if attempt == 0:
-            keeps_repeats = rng.random(n) < 0.06  # these playlists keep their first-draw repeats
+            keeps_repeats = rng.random(n) < 0.03  # these playlists keep their first-draw repeats
             dup &= ~keeps_repeats[row]
         if not dup.any():
             break
         _redraw_from_genre(cat, rng, tracks, dup, g1[row], uniform=attempt >= 2)
+
+    # a few playlists add a song a second time (about 2%, as people do)
+    again = np.flatnonzero(rng.random(n) < 0.02)
+    if len(again):
+        j = offsets[again] + 1 + (rng.random(len(again)) * (lengths[again] - 1)).astype(np.int64)
+        i = offsets[again] + (rng.random(len(again)) * (j - offsets[again])).astype(np.int64)
+        tracks[j] = tracks[i]
 
     # enforce the MPD selection rules: >= 3 artists and >= 2 albums
     for attempt in range(100):
@@ -780,6 +792,13 @@ def _titles(rng: np.random.Generator, g1: np.ndarray) -> list[str]:
         else:
             title = GENERIC_TITLES[(zipf[i][1] * 7 + i) % len(GENERIC_TITLES)]
             emoji = _GENERIC_EMOJI
+        r_extra = (r_case * 7919) % 1.0
+        if r_extra < 0.14:
+            title = f"{title} {_TITLE_SUFFIX[int(r_extra * 1e4) % len(_TITLE_SUFFIX)]}"
+        elif r_extra < 0.19:
+            title = f"{_TITLE_PREFIX[int(r_extra * 1e4) % len(_TITLE_PREFIX)]} {title}"
+        elif r_extra < 0.21:
+            title = f"{_FIRST[int(r_extra * 1e5) % len(_FIRST)]}'s {title}"
         if r_case < 0.12:
             title = title.lower()
         elif r_case < 0.14:
@@ -933,9 +952,6 @@ def synthesize(out_dir, n_playlists: int, seed: int = 0, tracks_approx: int | No
     n_entries = 0
     n_blocks = (n_playlists + SLICE_SIZE - 1) // SLICE_SIZE
     info_extra = {"description": f"synthetic MPD-format data made by segue synth (seed {seed}); not Spotify data"}
-    umask = os.umask(0)
-    os.umask(umask)
-    mode = 0o666 & ~umask
     with progress_task("synth", n_playlists, enabled=progress) as advance:
         for block in range(n_blocks):
             start = block * SLICE_SIZE
@@ -951,7 +967,6 @@ def synthesize(out_dir, n_playlists: int, seed: int = 0, tracks_approx: int | No
             path = out / name
             with atomic_path(path) as tmp:
                 tmp.write_bytes(orjson.dumps(doc))
-                os.chmod(tmp, mode)  # mkstemp makes 0600; give the usual umask-based mode
             files.append(path)
             advance(len(playlists))
     written = {p.name for p in files}

@@ -8,8 +8,8 @@ with the exact ALS user solve, batched in numpy::
     x = (YᵀY + λI + Σ_{i∈S} (c_i - 1) y_i y_iᵀ)⁻¹ Σ_{i∈S} c_i y_i        scores = x Yᵀ
 
 which is what ``implicit`` itself computes for a user, so a training playlist folds in to (nearly) its
-trained factors. Tracks that never occur in training score -inf. A small ``title_weight`` blend of the
-title model breaks ties for titled playlists.
+trained factors. Tracks that never occur in training score -inf. A ``title_weight / n_seeds ** title_decay``
+blend of the title model helps titled playlists with few seeds.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from threadpoolctl import threadpool_limits
 from segue.data.store import Store
 from segue.errors import InputError
 from segue.models.base import ModelConfig, Recommender, load_npz, register, save_npz
-from segue.models.cooccur import scale_rows
+from segue.models.cooccur import blend_titles, scale_rows
 from segue.progress import progress_task
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,8 @@ class ALSConfig(ModelConfig):
     bm25_k1: float = 100.0
     bm25_b: float = 0.8
     iterations: int = 15
-    title_weight: float = 0.02  # blend of the title model's scores (0 disables)
+    title_weight: float = 0.05  # blend of the title model's scores for one seed (0 disables) ...
+    title_decay: float = 0.5  # ... divided by n_seeds ** title_decay
     seed: int = 0
     threads: int = 0  # 0: implicit's default (all cores)
 
@@ -140,12 +141,8 @@ class ALS(Recommender):
         b = len(indptr) - 1
         factors = self.fold_in(indptr, indices)  # (b, f)
         scores = scale_rows(factors @ self.item_factors.T)  # (b, n_tracks), each row's best scores 1
-        if self.config.title_weight > 0 and self.fallback is not None and titles is not None:
-            rows = np.flatnonzero(np.fromiter((bool(t) for t in titles), dtype=bool, count=b))
-            if len(rows):
-                title = self.fallback._score(np.zeros(len(rows) + 1, np.int64), np.zeros(0, np.int32),
-                                             [titles[r] for r in rows])
-                scores[rows] += self.config.title_weight * scale_rows(title)
+        scores = blend_titles(scores, indptr, titles, self.fallback, self.config.title_weight,
+                              self.config.title_decay)
         scores[:, self._unseen] = -np.inf
         return scores
 

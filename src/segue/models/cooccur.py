@@ -11,8 +11,9 @@ Only each seed's ``neighbors`` most similar tracks are kept, so the similarity m
 block of seed tracks at a time, each block sized so its product holds about ``block_nnz`` entries.
 
 A playlist scores ``Σ_seeds sim(seed, ·)`` (one sparse product for the whole batch), scaled to a maximum
-of 1, plus small ``title_weight`` and ``popularity_weight`` blends (title model and popularity, each also
-scaled to 1) that break ties and fill rows whose seeds have few neighbours.
+of 1, plus a ``title_weight / n_seeds ** title_decay`` blend of the title model (titles help most when seeds
+are few) and a small ``popularity_weight`` blend, each also scaled to 1, that break ties and fill rows
+whose seeds have few neighbours.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ class CooccurConfig(ModelConfig):
     power: float = 1.0  # exponent on similarities; > 1 favours the strongest neighbours
     neighbors: int = 200  # similar tracks kept per track (bounds memory: n_tracks * neighbors entries)
     min_cooccurrence: int = 1  # pairs seen together fewer times are dropped
-    title_weight: float = 0.05  # blend of the title model's scores (0 disables)
+    title_weight: float = 0.05  # blend of the title model's scores for one seed (0 disables) ...
+    title_decay: float = 0.5  # ... divided by n_seeds ** title_decay: titles matter less as seeds grow
     popularity_weight: float = 0.001  # blend of popularity, mostly a tie-breaker
     block_nnz: int = 20_000_000  # size of each XᵀX block; bounds the memory used while training
 
@@ -68,23 +70,42 @@ def cooccurrence_neighbors(x: sp.csr_matrix, cfg: CooccurConfig, progress: bool 
     estimate = xt @ np.diff(x.indptr).astype(np.float64)
     bounds = item_blocks(estimate, cfg.block_nnz)
     blocks = []
-    damp_seed = np.power(np.maximum(counts, 1.0), -cfg.alpha)
-    damp_candidate = np.power(np.maximum(counts, 1.0), cfg.alpha - 1.0)
+    damp_seed = np.power(np.maximum(counts, 1.0), -cfg.alpha).astype(np.float32)
+    damp_candidate = np.power(np.maximum(counts, 1.0), cfg.alpha - 1.0).astype(np.float32)
     with progress_task("cooccur: XᵀX blocks", total=n_tracks, enabled=progress) as advance:
         for start, stop in zip(bounds[:-1], bounds[1:]):
-            block = (xt[start:stop] @ x).tocsr()  # (b, tracks) co-occurrence counts
-            rows = np.repeat(np.arange(start, stop), np.diff(block.indptr))
-            drop = (block.indices == rows) | (block.data < cfg.min_cooccurrence)
-            block.data[drop] = 0
-            block.data *= (damp_seed[rows] * damp_candidate[block.indices]).astype(np.float32)
+            block = (xt[start:stop] @ x).tocsr()  # (b, tracks) co-occurrence counts c_ij
+            rows = np.repeat(np.arange(start, stop, dtype=np.int32), np.diff(block.indptr))
+            data = block.data
+            drop = block.indices == rows  # the diagonal
+            if cfg.min_cooccurrence > 1:
+                drop |= data < cfg.min_cooccurrence
+            data *= damp_seed[rows]
+            data *= damp_candidate[block.indices]
             if cfg.power != 1.0:
-                block.data = np.power(block.data, cfg.power, dtype=np.float32)
+                np.power(data, cfg.power, out=data)
+            data[drop] = 0
+            del rows, drop
             block.eliminate_zeros()
             blocks.append(sparse_top_n(block, cfg.neighbors))
             advance(stop - start, entries=sum(b.nnz for b in blocks))
     if not blocks:
         return sp.csr_matrix((n_tracks, n_tracks), dtype=np.float32)
     return sp.vstack(blocks, format="csr", dtype=np.float32)
+
+
+def blend_titles(scores: np.ndarray, indptr: np.ndarray, titles, title_model, weight: float,
+                 decay: float) -> np.ndarray:
+    """Add ``weight / n_seeds ** decay`` times the title model's row-scaled scores to titled rows."""
+    if weight <= 0 or title_model is None or titles is None:
+        return scores
+    rows = np.flatnonzero(np.fromiter((bool(t) for t in titles), dtype=bool, count=len(indptr) - 1))
+    if len(rows) == 0:
+        return scores
+    title = title_model._score(np.zeros(len(rows) + 1, np.int64), np.zeros(0, np.int32), [titles[r] for r in rows])
+    n_seeds = np.maximum(np.diff(indptr)[rows], 1).astype(np.float32)
+    scores[rows] += (weight / n_seeds**decay)[:, None] * scale_rows(title)
+    return scores
 
 
 def scale_rows(scores: np.ndarray) -> np.ndarray:
@@ -118,13 +139,8 @@ class Cooccur(Recommender):
         b = len(indptr) - 1
         seeds = sp.csr_matrix((np.ones(len(indices), np.float32), indices, indptr), shape=(b, self.n_tracks))
         scores = scale_rows((seeds @ self.similarity).toarray())  # (b, n_tracks)
-        if self.config.title_weight > 0 and self.fallback is not None and titles is not None:
-            has_title = np.fromiter((bool(t) for t in titles), dtype=bool, count=b)
-            if has_title.any():
-                rows = np.flatnonzero(has_title)
-                title = self.fallback._score(np.zeros(len(rows) + 1, np.int64), np.zeros(0, np.int32),
-                                             [titles[r] for r in rows])
-                scores[rows] += self.config.title_weight * scale_rows(title)
+        scores = blend_titles(scores, indptr, titles, self.fallback, self.config.title_weight,
+                              self.config.title_decay)
         if self.config.popularity_weight > 0:
             scores += self.config.popularity_weight * self._pop[None, :]
         scores[:, self._unseen] = -np.inf
