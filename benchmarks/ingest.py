@@ -97,9 +97,7 @@ def run_segue(files: list[Path], out: Path, workers: int) -> dict:
     return {"playlists": counts["playlists"], "entries": counts["entries"], "tracks": counts["tracks"]}
 
 
-def run_naive(files: list[Path], out: Path, workers: int) -> dict:
-    import pandas as pd
-
+def _naive_rows(files: list[Path], as_dicts: bool) -> list:
     rows = []
     for path in files:
         with open(path) as f:
@@ -107,10 +105,22 @@ def run_naive(files: list[Path], out: Path, workers: int) -> dict:
         for playlist in doc["playlists"]:
             pid, name = playlist["pid"], playlist.get("name")
             for track in playlist["tracks"]:
-                rows.append((pid, name, track["pos"], track["track_uri"], track["track_name"], track["artist_uri"],
-                             track["artist_name"], track["album_uri"], track["album_name"], track["duration_ms"]))
-    df = pd.DataFrame(rows, columns=["pid", "name", "pos", "track_uri", "track_name", "artist_uri", "artist_name",
-                                     "album_uri", "album_name", "duration_ms"])
+                if as_dicts:  # the usual notebook idiom
+                    rows.append({"pid": pid, "name": name, **track})
+                else:
+                    rows.append((pid, name, track["pos"], track["track_uri"], track["track_name"],
+                                 track["artist_uri"], track["artist_name"], track["album_uri"], track["album_name"],
+                                 track["duration_ms"]))
+    return rows
+
+
+def run_naive(files: list[Path], out: Path, workers: int, as_dicts: bool = True) -> dict:
+    import pandas as pd
+
+    columns = ["pid", "name", "pos", "track_uri", "track_name", "artist_uri", "artist_name", "album_uri",
+               "album_name", "duration_ms"]
+    rows = _naive_rows(files, as_dicts)
+    df = pd.DataFrame(rows) if as_dicts else pd.DataFrame(rows, columns=columns)
     del rows
     for kind in ("track", "artist", "album"):
         df[f"{kind}_id"] = pd.factorize(df[f"{kind}_uri"])[0].astype("int32")
@@ -122,7 +132,11 @@ def run_naive(files: list[Path], out: Path, workers: int) -> dict:
     return {"playlists": int(df["pid"].nunique()), "entries": len(df), "tracks": len(tracks)}
 
 
-METHODS = {"floor": run_floor, "segue": run_segue, "naive": run_naive}
+def run_naive_tuples(files: list[Path], out: Path, workers: int) -> dict:
+    return run_naive(files, out, workers, as_dicts=False)
+
+
+METHODS = {"floor": run_floor, "segue": run_segue, "naive": run_naive, "naive_tuples": run_naive_tuples}
 
 
 def child_main(method: str, files_json: str, out: str, workers: int) -> None:
@@ -132,6 +146,8 @@ def child_main(method: str, files_json: str, out: str, workers: int) -> None:
     started = time.perf_counter()
     info = METHODS[method](files, Path(out), workers)
     info["seconds"] = time.perf_counter() - started
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    info["cpu_seconds"] = sum(u.ru_utime + u.ru_stime for u in usage)  # workers included (they are reaped)
     info["max_proc_rss_mb"] = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                                   resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
     print("RESULT " + json.dumps(info), flush=True)
@@ -173,6 +189,7 @@ def measure(method: str, files: list[Path], work: Path, workers: int) -> dict:
         raise SystemExit(f"{method} failed with exit code {proc.returncode}")
     info = json.loads(next(line[7:] for line in stdout.splitlines() if line.startswith("RESULT ")))
     info["peak_tree_rss_mb"] = peak / 2**20
+    info["load"] = os.getloadavg()[0]
     info["mb"] = sum(p.stat().st_size for p in files) / 1e6
     info["slices"] = len(files)
     shutil.rmtree(out, ignore_errors=True)
@@ -215,7 +232,8 @@ def main() -> None:
                 (f"(a) segue ingest, {args.workers} workers", "segue", files),
                 (f"(a) segue ingest, {args.workers} workers", "segue", files[: args.small])]
         if args.naive_slices:
-            runs.append(("(b) naive: json.load + pandas", "naive", files[: args.naive_slices]))
+            runs.append(("(b) naive: json.load, dict rows, pd", "naive", files[: args.naive_slices]))
+            runs.append(("(b') naive with tuple rows", "naive_tuples", files[: args.naive_slices]))
         results = {}
         for label, method, chosen in runs:
             print(f"running {label} on {len(chosen)} slices ...", flush=True)
@@ -227,24 +245,33 @@ def main() -> None:
 
 def report(results: dict, args) -> None:
     print()
-    header = (f"{'method':<34} {'slices':>6} {'MB':>7} {'wall s':>7} {'MB/s':>6} {'playlists/s':>11} "
+    header = (f"{'method':<34} {'slices':>6} {'MB':>7} {'wall s':>7} {'CPU s':>7} {'MB/s':>6} {'playlists/s':>11} "
               f"{'peak RSS MB':>11} {'max proc MB':>11}")
     print(header)
     print("-" * len(header))
     for (method, n), (label, r) in results.items():
-        print(f"{label:<34} {n:>6} {r['mb']:>7.0f} {r['seconds']:>7.2f} {r['mb'] / r['seconds']:>6.0f} "
+        print(f"{label:<34} {n:>6} {r['mb']:>7.0f} {r['seconds']:>7.2f} {r['cpu_seconds']:>7.2f} "
+              f"{r['mb'] / r['seconds']:>6.0f} "
               f"{r['playlists'] / r['seconds']:>11,.0f} {r['peak_tree_rss_mb']:>11.0f} {r['max_proc_rss_mb']:>11.0f}")
     big = args.slices
     seg = results[("segue", big)][1]
     floor = results[("floor", big)][1]
     print()
-    naive = next((r for (method, _), (_, r) in results.items() if method == "naive"), None)
-    if naive is not None:
+    for name in ("naive", "naive_tuples"):
+        naive = next((r for (method, _), (_, r) in results.items() if method == name), None)
+        if naive is None:
+            continue
         speed = (seg["playlists"] / seg["seconds"]) / (naive["playlists"] / naive["seconds"])
-        print(f"a vs b (naive): {speed:.1f}x the playlists/s (target >= 5x); peak memory "
+        cpu = (naive["cpu_seconds"] / naive["playlists"]) / (seg["cpu_seconds"] / seg["playlists"])
+        print(f"a vs {'b' if name == 'naive' else 'b'}{'' if name == 'naive' else chr(39)}: {speed:.1f}x the "
+              f"playlists/s (target >= 5x), {cpu:.1f}x less CPU per playlist; peak memory "
               f"{seg['peak_tree_rss_mb']:.0f} MB at {big} slices vs {naive['peak_tree_rss_mb']:.0f} MB at "
-              f"{naive['slices']} slices for naive (which grows ~linearly with slices)")
-    print(f"time a / c (floor):      {seg['seconds'] / floor['seconds']:.2f}  (target <= 2)")
+              f"{naive['slices']} slices (naive grows ~linearly with slices)")
+    print(f"time a / c (floor):      {seg['seconds'] / floor['seconds']:.2f} wall (target <= 2); "
+          f"{seg['cpu_seconds'] / floor['cpu_seconds']:.2f} in CPU seconds, so with {args.workers} idle cores "
+          f"the wall ratio would be about {seg['cpu_seconds'] / args.workers / floor['cpu_seconds']:.2f}")
+    print(f"load average during the run: {results_load(results)} (on {os.cpu_count()} cores; >cores means "
+          "other processes took CPU from the parallel method)")
     small = results.get(("segue", args.small))
     if small and args.small != big:
         small = small[1]
@@ -254,16 +281,24 @@ def report(results: dict, args) -> None:
         extrapolate(small, seg, big)
 
 
+def results_load(results: dict) -> str:
+    loads = [r["load"] for _, r in results.values() if "load" in r]
+    return f"{min(loads):.1f} to {max(loads):.1f}" if loads else "n/a"
+
+
 def extrapolate(small: dict, big: dict, n_big: int) -> None:
     """Full MPD on 2 cores: time linear in slices (an upper bound: later slices bring fewer new tracks);
     memory = the measured peak plus the vocabulary growth, at the measured MB per distinct track."""
     per_slice = big["seconds"] / n_big
     seconds = per_slice * MPD["slices"]
+    cpu_per_slice = big["cpu_seconds"] / n_big
     grown = max(big["tracks"] - small["tracks"], 1)
     mb_per_track = max(big["peak_tree_rss_mb"] - small["peak_tree_rss_mb"], 0.0) / grown
     memory = big["peak_tree_rss_mb"] + mb_per_track * (MPD["tracks"] - big["tracks"])
     print(f"full MPD ({MPD['slices']:,} slices, {MPD['entries']:,} entries, {MPD['tracks']:,} tracks), "
-          f"same machine and workers: ~{seconds / 60:.0f} min ({per_slice:.2f} s/slice), peak memory ~"
+          f"same machine and workers: ~{seconds / 60:.0f} min as measured ({per_slice:.2f} s/slice; "
+          f"~{cpu_per_slice * MPD['slices'] / 2 / 60:.0f} min on 2 idle cores at {cpu_per_slice:.2f} CPU s/slice), "
+          "peak memory ~"
           f"{memory / 1024:.1f} GB ({mb_per_track * 2**20:.0f} bytes per distinct track "
           f"above the {big['peak_tree_rss_mb']:.0f} MB measured)")
 

@@ -134,9 +134,9 @@ def test_fast_and_careful_parsers_agree(synth_playlists, monkeypatch):
     monkeypatch.setattr(mpd, "_parse_fast", lambda *args: None)
     careful = mpd.parse_playlists(copy.deepcopy(playlists), "x.json")
     for name in ("pid", "name", "description", "collaborative", "modified_at", "num_followers", "num_edits",
-                 "track_uri", "track_name", "artist_uri", "artist_name", "album_uri", "album_name", "duration_ms",
-                 "warnings"):
-        assert getattr(fast, name) == getattr(careful, name), name
+                 "track_uri", "track_name", "artist_uri", "artist_name", "album_uri", "album_name", "duration_ms"):
+        assert fast.column(name) == careful.column(name), name
+    assert fast.warnings == careful.warnings
     assert list(fast.lengths) == list(careful.lengths)
     assert np.array_equal(fast.entries(), careful.entries())
 
@@ -333,3 +333,17 @@ def test_refuses_to_replace_a_folder_that_is_not_a_store(synth_playlists, tmp_pa
     result = cli("ingest", path, "--out", precious, "--no-progress")
     assert result.exit_code == 1 and _squash("not a segue store") in _squash(result.stderr)
     assert (precious / "thesis.tex").read_text() == "do not delete"
+
+
+def test_subset_without_uris_keys_artists_and_albums_by_name(tmp_path):
+    def track(n, artist, album=None):
+        return {"track_uri": f"spotify:track:{n}", "track_name": f"Song {n}", "artist_name": artist,
+                **({"album_name": album} if album else {})}
+
+    playlists = [{"pid": 0, "tracks": [track(1, "Ann", "Hits"), track(2, "Bob", "Hits"), track(3, "Ann")]},
+                 {"pid": 1, "tracks": [track(4, "Bob", "Hits"), track(1, "Ann", "Hits")]}]
+    store = ingest([write_slice(tmp_path, playlists)], tmp_path / "store")
+    assert store.track_artist.tolist() == [0, 1, 0, 1]
+    # albums are scoped by artist when there is no URI: Ann's "Hits" is not Bob's "Hits"
+    assert store.track_album.tolist() == [0, 1, -1, 1]
+    assert (store.n_artists, store.n_albums) == (2, 2)

@@ -68,3 +68,25 @@ def test_cli_errors(cli_store, tmp_path):
         result = _cli(*args)
         assert result.exit_code == 1, (args, result.output)
         assert message in " ".join(result.output.split()), (args, result.output)
+
+
+@pytest.mark.parametrize("weighting", ["linear", "bm25"])
+def test_als_fold_in_is_the_exact_user_solve(cli_store, weighting):
+    import numpy as np
+    import scipy.sparse as sp
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    from segue.models.als import ALS, ALSConfig
+
+    model = ALS(ALSConfig(factors=8, iterations=3, weighting=weighting)).fit(cli_store)
+    x = cli_store.csr()
+    confidence = sp.csr_matrix((model._weights(x.indptr, x.indices), x.indices, x.indptr), shape=x.shape)
+    reference = AlternatingLeastSquares(factors=8, regularization=model.config.regularization,
+                                        alpha=model.config.alpha, iterations=3, random_state=0, use_cg=False)
+    reference.fit(confidence, show_progress=False)
+    model.item_factors = np.asarray(reference.item_factors, dtype=np.float32)
+    model._prepare()
+    rows = np.arange(25)
+    expected = reference.recalculate_user(rows, confidence[rows])
+    folded = model.fold_in(x.indptr[: len(rows) + 1], x.indices[: x.indptr[len(rows)]])
+    np.testing.assert_allclose(folded, expected, rtol=1e-3, atol=1e-4)

@@ -17,6 +17,7 @@ import os
 import re
 import time
 import zipfile
+import zlib
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -163,7 +164,7 @@ def parse_source(source: SourceFile, skip_invalid: bool = False) -> _Result:
         info["member"] = source.member
     try:
         data = read_source(source)
-    except (OSError, zipfile.BadZipFile, KeyError) as exc:
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as exc:  # zip: CRC/truncation errors
         return _Result(source, info, error=f"{source.name}: cannot read the file ({exc}). {_SKIP_HINT}")
     info["size"] = len(data)
     info["sha256"] = hashlib.sha256(data).hexdigest()

@@ -56,7 +56,8 @@ class ParsedPlaylists:
     num_edits: list[int | None] = field(default_factory=list)
     lengths: list[int] = field(default_factory=list)
     entry_track: list[int] | np.ndarray = field(default_factory=list)  # int32 array from the fast path
-    # slice-local track table, one row per distinct track_uri, metadata from its first occurrence
+    # slice-local track table, one row per distinct track_uri, metadata from its first occurrence; the fast
+    # path gives Arrow arrays (cheap to send between processes), the careful path lists: see column()
     track_uri: list[str] = field(default_factory=list)
     track_name: list[str | None] = field(default_factory=list)
     artist_uri: list[str | None] = field(default_factory=list)
@@ -70,6 +71,11 @@ class ParsedPlaylists:
     @property
     def n_playlists(self) -> int:
         return len(self.pid)
+
+    def column(self, name: str) -> list:
+        """A column as a Python list, whether it is stored as a list or an Arrow array."""
+        values = getattr(self, name)
+        return values.to_pylist() if isinstance(values, pa.Array) else list(values)
 
     def entries(self) -> np.ndarray:
         return np.asarray(self.entry_track, dtype=np.int32)
@@ -341,10 +347,10 @@ def _parse_fast(playlists: list, source: str, count_field: str) -> ParsedPlaylis
 
     out.lengths = lengths
     out.entry_track = entries
-    out.track_uri = _pick(uris, first)
+    out.track_uri = encoded.dictionary
     for name, column in track_columns.items():
-        setattr(out, name, column)
-    out.duration_ms = durations
+        setattr(out, name, pa.array(column, pa.string()))
+    out.duration_ms = pa.array(durations, pa.int64())
     mismatches = sum(1 for d, n in zip(declared[count_field], lengths) if d is not None and d != n)
     if mismatches:
         out.warnings[f"{count_field}_mismatch"] = mismatches

@@ -21,11 +21,12 @@ import os
 from collections.abc import Iterable, Sequence
 from functools import cached_property
 from itertools import compress, repeat
-from operator import is_, itemgetter
+from operator import is_
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from segue import __version__
@@ -66,6 +67,7 @@ PLAYLISTS_SCHEMA = pa.schema(
         ("tracks", pa.list_(pa.int32())),
     ]
 )
+_TRACK_INPUT_SCHEMA = pa.schema([f for f in TRACKS_SCHEMA if f.name not in ("artist_id", "album_id", "count")])
 PLAYLIST_META_COLUMNS = ("name", "description", "collaborative", "modified_at", "num_followers", "num_edits")
 TRACK_META_COLUMNS = ("track_name", "artist_uri", "artist_name", "album_uri", "album_name", "duration_ms")
 
@@ -97,10 +99,18 @@ class _Vocabulary:
     def __len__(self) -> int:
         return len(self.index)
 
-    def ids(self, keys: Sequence[str]) -> np.ndarray:
+    def ids(self, keys: Sequence[str], unique: bool = False) -> np.ndarray:
+        """Ids of ``keys``, numbering unseen ones in order of first appearance; ``unique``: no key repeats."""
         # map() over dict methods runs at C speed: no Python frame per key (this is the merge's hot path)
         index = self.index
         found = list(map(index.get, keys))
+        if None in found and unique:
+            ids = np.array(found, dtype=object)
+            missing = np.flatnonzero(np.equal(ids, None))
+            start = len(index)
+            index.update(zip((keys[i] for i in missing.tolist()), range(start, start + len(missing))))
+            ids[missing] = np.arange(start, start + len(missing))
+            return ids.astype(np.int32).reshape(-1)
         if None in found:
             missing = dict.fromkeys(compress(keys, map(is_, found, repeat(None))))  # first-appearance order
             index.update(zip(missing, range(len(index), len(index) + len(missing))))
@@ -108,19 +118,24 @@ class _Vocabulary:
         return np.array(found, dtype=np.int32).reshape(-1)
 
 
-def _entity_keys(uris: list, names: list, scope: list | None = None) -> list:
-    """Key an artist/album by URI, else by name (stripped subsets), else None (unknown)."""
-    if None not in uris and "" not in uris:  # the usual case: every URI present
-        return uris
-    keys = []
-    for i, (uri, name) in enumerate(zip(uris, names)):
-        if uri:
-            keys.append(uri)
-        elif name:
-            keys.append("name:" + name + ("\x00" + scope[i] if scope is not None and scope[i] else ""))
-        else:
-            keys.append(None)
-    return keys
+def _entity_keys(uris, names, scope=None) -> pa.Array:
+    """Key an artist/album by URI, else by name (stripped subsets; an album's name scoped by its artist's
+    key), else null (unknown). Vectorised over the whole track table."""
+    nonempty = lambda column: pc.fill_null(pc.greater(pc.binary_length(column), 0), False)  # noqa: E731
+    by_name = pc.binary_join_element_wise("name:", names, "")
+    if scope is not None:
+        by_name = pc.if_else(pc.is_valid(scope), pc.binary_join_element_wise(by_name, scope, "\x00"), by_name)
+    unknown = pa.nulls(len(uris), pa.string())
+    return pc.if_else(nonempty(uris), uris, pc.if_else(nonempty(names), by_name, unknown))
+
+
+def _first_appearance_ids(keys: pa.Array) -> tuple[np.ndarray, int]:
+    """int32 ids numbering distinct keys in order of first appearance (null -> -1), and how many."""
+    if isinstance(keys, pa.ChunkedArray):
+        keys = keys.combine_chunks()
+    encoded = pc.dictionary_encode(keys)
+    ids = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32)
+    return ids, len(encoded.dictionary)
 
 
 class StoreBuilder:
@@ -134,8 +149,8 @@ class StoreBuilder:
         self.directory = Path(directory)
         self.skip_invalid = skip_invalid
         self.tracks = _Vocabulary()
-        self.artists = _Vocabulary()
-        self.albums = _Vocabulary()
+        self.n_artists = 0
+        self.n_albums = 0
         self._track_chunks: list[pa.RecordBatch] = []
         self._counts = np.zeros(0, dtype=np.int64)
         self._pid_source: dict[int, str] = {}
@@ -151,7 +166,7 @@ class StoreBuilder:
             self.warnings[key] = self.warnings.get(key, 0) + value
         keep = self._drop_duplicate_pids(parsed)
         n_before = len(self.tracks)
-        global_ids = self.tracks.ids(parsed.track_uri)
+        global_ids = self.tracks.ids(parsed.column("track_uri"), unique=True)  # distinct within a slice
         new = np.flatnonzero(global_ids >= n_before)
         if len(new):
             self._add_track_metadata(parsed, new)
@@ -202,53 +217,46 @@ class StoreBuilder:
         return keep
 
     def _add_track_metadata(self, parsed: ParsedPlaylists, new: np.ndarray) -> None:
-        pick = new.tolist()
-        everything = len(pick) == len(parsed.track_uri)  # e.g. the first slice: no need to copy columns
-        getter = itemgetter(*pick) if len(pick) > 1 else (lambda column: (column[pick[0]],))
-        cols = {
-            name: getattr(parsed, name) if everything else list(getter(getattr(parsed, name)))
-            for name in ("track_uri", *TRACK_META_COLUMNS)
-        }
-        artist_keys = _entity_keys(cols["artist_uri"], cols["artist_name"])
-        album_keys = _entity_keys(cols["album_uri"], cols["album_name"], scope=artist_keys)
-        artist_ids = self._entity_ids(self.artists, artist_keys)
-        album_ids = self._entity_ids(self.albums, album_keys)
-        first_id = len(self.tracks) - len(pick)
+        everything = len(new) == len(parsed.track_uri)  # e.g. the first slice: no need to copy columns
+        cols = {}
+        for name in ("track_uri", *TRACK_META_COLUMNS):
+            kind = TRACKS_SCHEMA.field(name).type
+            values = getattr(parsed, name)
+            if not isinstance(values, pa.Array):
+                values = pa.array(values, kind)
+            cols[name] = values if everything else values.take(pa.array(new))
+        first_id = len(self.tracks) - len(new)
         batch = pa.RecordBatch.from_arrays(
             [
-                pa.array(np.arange(first_id, first_id + len(pick), dtype=np.int32)),
-                pa.array(cols["track_uri"], pa.string()),
-                pa.array(cols["track_name"], pa.string()),
-                pa.array(artist_ids),
-                pa.array(cols["artist_uri"], pa.string()),
-                pa.array(cols["artist_name"], pa.string()),
-                pa.array(album_ids),
-                pa.array(cols["album_uri"], pa.string()),
-                pa.array(cols["album_name"], pa.string()),
-                pa.array(cols["duration_ms"], pa.int64()),
+                pa.array(np.arange(first_id, first_id + len(new), dtype=np.int32)),
+                cols["track_uri"],
+                cols["track_name"],
+                cols["artist_uri"],
+                cols["artist_name"],
+                cols["album_uri"],
+                cols["album_name"],
+                cols["duration_ms"],
             ],
-            schema=TRACKS_SCHEMA.remove(TRACKS_SCHEMA.get_field_index("count")),
+            schema=_TRACK_INPUT_SCHEMA,
         )
         self._track_chunks.append(batch)
-
-    @staticmethod
-    def _entity_ids(vocab: _Vocabulary, keys: list) -> np.ndarray:
-        if None not in keys:
-            return vocab.ids(keys)
-        ids = np.full(len(keys), -1, dtype=np.int32)
-        known = [i for i, k in enumerate(keys) if k is not None]
-        if known:
-            ids[known] = vocab.ids([keys[i] for i in known])
-        return ids
 
     def finish(self, manifest_extra: dict | None = None) -> dict:
         """Close the playlists file, write tracks.parquet and manifest.json; return the manifest."""
         self._writer.close()
-        if self._track_chunks:
-            tracks = pa.Table.from_batches(self._track_chunks)
-        else:
-            tracks = TRACKS_SCHEMA.remove(TRACKS_SCHEMA.get_field_index("count")).empty_table()
+        tracks = pa.Table.from_batches(self._track_chunks, schema=_TRACK_INPUT_SCHEMA).combine_chunks()
+        self._track_chunks = []
+        # artists and albums are numbered here, vectorised over all tracks (in id order), rather than per slice
+        # in the merge's hot path: same ids (order of first appearance), no Python dict of artist/album keys
+        artist_keys = _entity_keys(tracks.column("artist_uri"), tracks.column("artist_name"))
+        album_keys = _entity_keys(tracks.column("album_uri"), tracks.column("album_name"), scope=artist_keys)
+        artist_ids, self.n_artists = _first_appearance_ids(artist_keys)
+        album_ids, self.n_albums = _first_appearance_ids(album_keys)
+        del artist_keys, album_keys
+        tracks = tracks.add_column(tracks.schema.get_field_index("artist_uri"), "artist_id", pa.array(artist_ids))
+        tracks = tracks.add_column(tracks.schema.get_field_index("album_uri"), "album_id", pa.array(album_ids))
         tracks = tracks.append_column("count", pa.array(self._counts[: tracks.num_rows], pa.int64()))
+        tracks = tracks.cast(TRACKS_SCHEMA)
         pq.write_table(tracks, self.directory / TRACKS_FILE, compression="zstd")
         manifest = {
             "format": FORMAT,
@@ -259,8 +267,8 @@ class StoreBuilder:
                 "playlists": self.n_playlists,
                 "entries": self.n_entries,
                 "tracks": len(self.tracks),
-                "artists": len(self.artists),
-                "albums": len(self.albums),
+                "artists": self.n_artists,
+                "albums": self.n_albums,
             },
             "fingerprint": vocabulary_fingerprint(tracks.column("track_uri").combine_chunks()),
             "skipped": self.skipped,

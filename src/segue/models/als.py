@@ -40,13 +40,13 @@ FOLD_IN_FLOATS = 1 << 24
 class ALSConfig(ModelConfig):
     factors: int = 128
     regularization: float = 0.05
-    alpha: float = 20.0  # confidence scale: c = alpha * weight
+    alpha: float = 5.0  # confidence scale: c = alpha * weight (bm25 weights are ~2-13 on MPD-sized data)
     weighting: str = "bm25"  # "linear" or "bm25"
     bm25_k1: float = 100.0
     bm25_b: float = 0.8
     iterations: int = 15
-    title_weight: float = 0.05  # blend of the title model's scores for one seed (0 disables) ...
-    title_decay: float = 0.5  # ... divided by n_seeds ** title_decay
+    title_weight: float = 1.0  # blend of the title model's scores for one seed (0 disables) ...
+    title_decay: float = 1.0  # ... divided by n_seeds ** title_decay
     seed: int = 0
     threads: int = 0  # 0: implicit's default (all cores)
 
@@ -68,6 +68,7 @@ class ALS(Recommender):
 
         cfg = self.config
         x = train.csr(binary=True)  # (playlists, tracks)
+        self.n_train_playlists = train.n_playlists
         self.item_playlists = np.diff(x.tocsc().indptr).astype(np.float32)
         self.mean_length = float(np.diff(x.indptr).mean()) if x.shape[0] else 1.0
         weights = self._weights(x.indptr, x.indices)
@@ -85,10 +86,6 @@ class ALS(Recommender):
         self.item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float32)  # (tracks, factors)
         self.fit_info = {"seconds": round(time.perf_counter() - started, 2)}
         self._prepare()
-
-    def fit(self, train: Store, progress: bool = False) -> "ALS":
-        self.n_train_playlists = train.n_playlists
-        return super().fit(train, progress)
 
     def _weights(self, indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
         """(nnz,) weight w per entry of binary rows given as CSR arrays (confidence is alpha * w)."""

@@ -37,12 +37,12 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class CooccurConfig(ModelConfig):
-    alpha: float = 0.5  # weight of the seed's count in the normalisation (0.5 = cosine)
+    alpha: float = 0.75  # weight of the seed's count in the normalisation (0.5 = cosine, 1 = P(j | i))
     power: float = 1.0  # exponent on similarities; > 1 favours the strongest neighbours
     neighbors: int = 200  # similar tracks kept per track (bounds memory: n_tracks * neighbors entries)
     min_cooccurrence: int = 1  # pairs seen together fewer times are dropped
-    title_weight: float = 0.05  # blend of the title model's scores for one seed (0 disables) ...
-    title_decay: float = 0.5  # ... divided by n_seeds ** title_decay: titles matter less as seeds grow
+    title_weight: float = 1.0  # blend of the title model's scores for one seed (0 disables) ...
+    title_decay: float = 1.0  # ... divided by n_seeds ** title_decay: titles matter less as seeds grow
     popularity_weight: float = 0.001  # blend of popularity, mostly a tie-breaker
     block_nnz: int = 20_000_000  # size of each XᵀX block; bounds the memory used while training
 
