@@ -347,3 +347,23 @@ def test_subset_without_uris_keys_artists_and_albums_by_name(tmp_path):
     # albums are scoped by artist when there is no URI: Ann's "Hits" is not Bob's "Hits"
     assert store.track_album.tolist() == [0, 1, -1, 1]
     assert (store.n_artists, store.n_albums) == (2, 2)
+
+
+def test_corrupt_zip_member_is_a_clear_error_or_a_skip(synth_playlists, tmp_path):
+    folder = tmp_path / "mpd"
+    write_slice(folder, synth_playlists[:40], 0)
+    write_slice(folder, synth_playlists[40:80], 40)
+    archive = tmp_path / "mpd.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(folder.iterdir()):
+            zf.write(path, f"data/{path.name}")
+    with zipfile.ZipFile(archive) as zf:
+        info = zf.getinfo("data/mpd.slice.40-79.json")
+    data = bytearray(archive.read_bytes())
+    middle = info.header_offset + 30 + len(info.filename) + info.compress_size // 2
+    data[middle : middle + 64] = bytes(64)  # damage the compressed bytes of the second member
+    archive.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="mpd.slice.40-79.json"):
+        ingest([archive], tmp_path / "store")
+    store = ingest([archive], tmp_path / "store", skip_invalid=True)
+    assert store.n_playlists == 40 and store.manifest["skipped"][0]["pid"] is None
