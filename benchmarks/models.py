@@ -4,7 +4,7 @@
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/models.py --store /tmp/m/split/train --models popular,als
 
 Each model is fitted in its own child process, so its peak memory (``ru_maxrss``) is its own; the figure
-reported is the peak above the child's baseline after loading the store. Throughput is ``recommend`` on
+reported is the peak (VmHWM, reset after loading the store) above the RSS with the store loaded. Throughput is ``recommend`` on
 ``--batch`` playlists (each with its first 10 tracks as seeds and its title) at k=500.
 
 The last table extrapolates to the full MPD (1,000,000 playlists, 66,346,428 entries, 2,262,292 tracks)
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import json
 import os
 import resource
@@ -44,13 +45,22 @@ MEMORY_LIMIT = 24 * 2**30
 DEFAULT_MODELS = "popular,title,cooccur,als"
 
 
-def _rss_peak() -> int:
+def _status_bytes(field: str) -> int:
+    """VmRSS / VmHWM (peak) of this process from /proc (Linux), in bytes."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def _current_rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def _reset_peak() -> None:
+    """Make VmHWM restart from the current RSS (Linux >= 4.0), so the fit's own peak is measured."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
 
 
 def run_one(name: str, store_path: str, batch: int, k: int, settings: list[str]) -> dict:
@@ -61,12 +71,14 @@ def run_one(name: str, store_path: str, batch: int, k: int, settings: list[str])
 
     store = Store.open(store_path)
     _ = store.indptr, store.indices, store.names, store.csr()  # load what every model reads
-    baseline = _current_rss()
+    gc.collect()
+    _reset_peak()
+    baseline = _status_bytes("VmRSS")
     cls = get_model_class(name)
     started = time.perf_counter()
     model = cls(apply_overrides(cls.Config(), settings)).fit(store)
     fit_seconds = time.perf_counter() - started
-    fit_peak = _rss_peak() - baseline
+    fit_peak = _status_bytes("VmHWM") - baseline
     with tempfile.TemporaryDirectory() as tmp:
         model.save(Path(tmp) / "m")
         size = sum(f.stat().st_size for f in (Path(tmp) / "m").rglob("*") if f.is_file())

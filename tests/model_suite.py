@@ -47,10 +47,6 @@ def track_uri(track: int) -> str:
     return f"spotify:track:{track:022d}"
 
 
-def genre_of_track(track_id_uri_number: int) -> int:
-    return track_id_uri_number // TRACKS_PER_GENRE
-
-
 def tiny_playlists(seed: int = 0, n_playlists: int = N_PLAYLISTS, offset: int = 0) -> list[dict]:
     """MPD-style playlist dicts with one genre each; track number t belongs to genre t // TRACKS_PER_GENRE."""
     rng = np.random.default_rng(seed)

@@ -23,7 +23,8 @@ err_console = Console(stderr=True)
 
 def fail(message: str, code: int = 1) -> "typer.Exit":
     """Print ``error: message`` to stderr and return the Exit to raise."""
-    err_console.print(Text("error: ", style="bold red") + Text(str(message)))
+    # soft_wrap: never break a file path or URI across lines
+    err_console.print(Text("error: ", style="bold red") + Text(str(message)), soft_wrap=True)
     return typer.Exit(code)
 
 

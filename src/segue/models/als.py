@@ -40,7 +40,7 @@ FOLD_IN_FLOATS = 1 << 24
 class ALSConfig(ModelConfig):
     factors: int = 128
     regularization: float = 0.05
-    alpha: float = 5.0  # confidence scale: c = alpha * weight (bm25 weights are ~2-13 on MPD-sized data)
+    alpha: float = 2.0  # confidence scale: c = alpha * weight (bm25 weights are ~2-13 on MPD-sized data)
     weighting: str = "bm25"  # "linear" or "bm25"
     bm25_k1: float = 100.0
     bm25_b: float = 0.8
