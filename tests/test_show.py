@@ -56,3 +56,21 @@ def test_normalised_confidence_for_models_without_a_hook():
 
     conf = confidence(NoHook(), np.array([1]), np.array([3, 4, 5]), np.array([2.0, 1.0, -1.0], np.float32))
     assert np.isclose(conf.sum(), 1.0) and conf[0] > conf[1] > conf[2] >= 0
+
+
+def test_show_finds_a_held_out_playlist_by_title(setup):
+    root, full, train, playlists = setup
+    genre = playlists[180]["name"].split()[1].lower()
+    result = CliRunner().invoke(app, ["show", str(root / "pop"), "--title-contains", genre, "--store", str(full.path)])
+    assert result.exit_code == 0, result.output
+    shown = int(result.output.split("pid ", 1)[1].split(":", 1)[0])
+    assert genre in full.names[full.row_of_pid(shown)].lower()
+    assert shown not in set(train.pids.tolist())  # held-out playlists come first
+
+
+def test_show_needs_exactly_one_of_pid_or_title(setup):
+    root, *_ = setup
+    neither = CliRunner().invoke(app, ["show", str(root / "pop")])
+    assert neither.exit_code == 1 and "exactly one" in neither.output
+    missing = CliRunner().invoke(app, ["show", str(root / "pop"), "--title-contains", "no such title zzz"])
+    assert missing.exit_code == 1 and "no playlist" in missing.output

@@ -11,7 +11,8 @@ from rich.table import Table
 
 from segue.commands._app import command, console
 from segue.data.store import Store
-from segue.errors import InputError, ModelError
+from segue.data.mpd import normalize_title
+from segue.errors import InputError, ModelError, NotFoundError
 from segue.evaluate.genre import (
     GenreRule,
     check_model_dirs,
@@ -48,10 +49,29 @@ def _name(info: dict | None) -> str:
     return f"{info.get('track_name') or info['track_uri']} — {info.get('artist_name') or '?'}"
 
 
+def find_playlist(lookup: Store, model_store: Store, text: str) -> int:
+    """Row of the first playlist with 30+ songs whose normalised title contains ``text``; playlists
+    absent from the model's training store (held out) come first."""
+    needle = normalize_title(text)
+    lengths = lookup.playlist_lengths()
+    rows = [r for r, name in enumerate(lookup.names)
+            if lengths[r] >= SHOW_SEEDS + SHOW_TARGETS and needle in normalize_title(name)]
+    if not rows:
+        raise NotFoundError(f"no playlist of {SHOW_SEEDS + SHOW_TARGETS}+ songs in {lookup.path} has a title "
+                            f"containing {text!r}; pass --pid instead.")
+    if model_store.path != lookup.path:
+        trained = np.isin(lookup.pids[rows], model_store.pids)
+        rows = [r for r, seen in zip(rows, trained) if not seen] + [r for r, seen in zip(rows, trained) if seen]
+    return rows[0]
+
+
 @command("show")
 def show_command(
     model_dir: Path = typer.Argument(..., help="Model directory (from `segue train`)."),
-    pid: int = typer.Option(..., "--pid", help="Playlist to show (looked up in --store or the model's store)."),
+    pid: Optional[int] = typer.Option(None, "--pid", help="Playlist to show (looked up in --store or the model's store)."),
+    title_contains: Optional[str] = typer.Option(
+        None, "--title-contains", help="Instead of --pid: the first playlist of 30+ songs whose normalised title "
+        "contains this text, preferring playlists the model was not trained on."),
     k: int = typer.Option(15, "-k", "--k", help="How many recommendations."),
     store_path: Optional[Path] = typer.Option(None, "--store", help="Store holding the playlist (default: the "
                                               "model's training store); songs are matched by URI."),
@@ -65,7 +85,9 @@ def show_command(
     if model_store is None:
         raise ModelError(f"{model_dir}: its training store is gone; pass a store with --store.")
     lookup = lookup or model_store
-    row = lookup.row_of_pid(pid)
+    if (pid is None) == (title_contains is None):
+        raise InputError("pass exactly one of --pid or --title-contains.")
+    row = lookup.row_of_pid(pid) if pid is not None else find_playlist(lookup, model_store, title_contains)
     tracks = lookup.playlist_tracks(row)
     title = lookup.names[row]
     seeds, targets, rest = tracks[:SHOW_SEEDS], tracks[SHOW_SEEDS : SHOW_SEEDS + SHOW_TARGETS], tracks[SHOW_SEEDS:]
@@ -81,7 +103,7 @@ def show_command(
 
     artists = lookup.track_artist
     playlist_artists = set(artists[tracks].tolist()) - {-1}
-    console.print(f"[bold]pid {pid}[/bold]: {title!r} — {len(tracks)} songs; model {model.name} ({model_dir})")
+    console.print(f"[bold]pid {int(lookup.pids[row])}[/bold]: {title!r} — {len(tracks)} songs; model {model.name} ({model_dir})")
     if unknown:
         console.print(f"[yellow]{unknown} seed song(s) are unknown to the model and were left out.[/yellow]")
     for heading, part, first in ((f"First {len(seeds)} songs (the seeds)", seeds, 1),
