@@ -20,8 +20,12 @@ test: setup
 demo: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo.sh
 
+# Speed and memory against a baseline, each in one run with the ratio (minutes; not part of CI).
 bench: setup
 	$(PY) benchmarks/ingest.py
+	$(PY) benchmarks/score.py
+	$(PY) benchmarks/models.py
+	$(PY) benchmarks/train_meanvar.py
 
 clean:
 	rm -rf demo-data .pytest_cache

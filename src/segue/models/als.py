@@ -135,7 +135,6 @@ class ALS(Recommender):
         return np.linalg.solve(a, rhs)[..., 0]
 
     def _score(self, indptr: np.ndarray, indices: np.ndarray, titles) -> np.ndarray:
-        b = len(indptr) - 1
         factors = self.fold_in(indptr, indices)  # (b, f)
         scores = scale_rows(factors @ self.item_factors.T)  # (b, n_tracks), each row's best scores 1
         scores = blend_titles(scores, indptr, titles, self.fallback, self.config.title_weight,
