@@ -1,18 +1,21 @@
-"""meanvar under torchrun: two CPU processes (gloo) stay in sync and the loss falls."""
+"""meanvar under torchrun: two CPU processes (gloo) stay in sync and the loss falls (dense and sparse updates)."""
 
 import numpy as np
+import pytest
 
 from segue.data.store import build_store
 from segue.models.meanvar import WEIGHTS_FILE, MeanVar, MeanVarConfig
 from test_meanvar import FAST, make_playlists
 
 
-def test_two_processes_stay_in_sync_and_learn(tmp_path):
+@pytest.mark.parametrize("overrides", [{}, dict(full_softmax_max=10, negatives=64)], ids=["full", "sampled-sparse"])
+def test_two_processes_stay_in_sync_and_learn(tmp_path, overrides):
     store = build_store(make_playlists(n=200), tmp_path / "store")
     out = tmp_path / "model"
-    model = MeanVar.train_distributed(store.path, out, MeanVarConfig(**FAST), nproc=2, timeout=300)
+    model = MeanVar.train_distributed(store.path, out, MeanVarConfig(**{**FAST, **overrides}), nproc=2, timeout=300)
     info = model.fit_info
     assert info["world_size"] == 2
+    assert info["updates"] == ("sparse rows" if overrides else "dense")
     hashes = info["rank_param_sha256"]
     assert len(hashes) == 2 and hashes[0] == hashes[1]
     history = info["history"]

@@ -11,10 +11,13 @@ from segue.models.meanvar import WEIGHTS_FILE, MeanVar, MeanVarConfig, MeanVarNe
 from segue.models.meanvar_train import (
     LogUniformSampler,
     Pairs,
+    RowAdamW,
     collate,
+    make_optimizer,
     param_hash,
     prefix_pairs,
     seed_pairs,
+    train_step,
 )
 
 GENRES = ("country", "rap", "christmas", "rock", "chill")
@@ -118,9 +121,10 @@ def test_encode_matches_a_direct_mean_and_variance():
 
 def test_one_mlp_variant_and_separate_head_have_the_expected_parameters():
     net = MeanVarNet(MeanVarConfig(variance=False, tied=False, item_features="track"), n_tracks=10)
-    names = {n for n, _ in net.named_parameters()}
+    names = set(net.state_dict())
     assert not any(n.startswith("var_mlp") for n in names)
     assert "out_emb.weight" in names and "out_bias" in names
+    assert net.state_dict()["out_bias"].shape == (10,)  # the checkpoint keeps the 1-D bias
     tied = MeanVarNet(MeanVarConfig(item_features="track"), n_tracks=10)
     assert "out_emb.weight" not in {n for n, _ in tied.named_parameters()}
 
@@ -131,6 +135,62 @@ def test_log_uniform_sampler_probabilities_sum_to_one_and_favour_popular_songs()
     assert abs(float(sampler.log_q.exp().sum()) - 1.0) < 1e-5
     draws = np.bincount(sampler.sample(20000).numpy(), minlength=4)
     assert draws[1] > draws[3] > draws[0] > draws[2]
+
+
+# ---- sparse row updates -------------------------------------------------------------------------------------
+def test_row_adamw_equals_adamw_when_every_row_is_touched_and_skips_untouched_rows():
+    torch.manual_seed(0)
+    dense = torch.nn.Embedding(6, 3)
+    sparse = torch.nn.Embedding(6, 3, sparse=True)
+    sparse.weight.data.copy_(dense.weight.data)
+    opt_d = torch.optim.AdamW(dense.parameters(), lr=0.1, weight_decay=0.01)
+    opt_s = RowAdamW(sparse.parameters(), lr=0.1, weight_decay=0.01)
+    for step in range(4):
+        ids = torch.tensor([0, 1, 2, 3, 4, 5, 2, 2])  # all rows, duplicates summed
+        scale = torch.arange(8.0).unsqueeze(1) + step
+        for emb, opt in ((dense, opt_d), (sparse, opt_s)):
+            opt.zero_grad()
+            (emb(ids) * scale).sum().backward()
+            opt.step()
+    assert torch.allclose(dense.weight, sparse.weight, atol=1e-6)
+    before = sparse.weight.detach().clone()
+    moments = opt_s.state[sparse.weight]["exp_avg"].clone()
+    opt_s.zero_grad()
+    sparse(torch.tensor([1, 4])).sum().backward()
+    opt_s.step()
+    changed = (sparse.weight != before).any(1)
+    assert changed.tolist() == [False, True, False, False, True, False]
+    assert torch.equal(opt_s.state[sparse.weight]["exp_avg"][[0, 2, 3, 5]], moments[[0, 2, 3, 5]])
+
+
+def test_sampled_step_touches_only_the_batch_rows(store):
+    config = MeanVarConfig(**{**FAST, "full_softmax_max": 10, "negatives": 8})
+    net = MeanVarNet(config, store.n_tracks, store.track_album, store.track_artist, store.n_albums,
+                     store.n_artists).set_sparse(True)
+    optimizer = make_optimizer(net, config, sparse=True)
+    sampler = LogUniformSampler(store.track_count, "cpu", seed=0)
+    batch = collate(store.indices, Pairs(np.array([0, 10]), np.array([3, 2]), np.array([40, 41])), "cpu")
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    train_step(net, optimizer, batch, config, sampler)
+    assert net.track_emb.weight.grad is None or net.track_emb.weight.grad.is_sparse
+    generator = torch.Generator().manual_seed(0)  # replay the sampler's negatives
+    u = torch.rand(8, generator=generator, dtype=torch.float64)
+    rank = (torch.exp(u * np.log(sampler.n + 1.0)) - 1.0).long().clamp_(0, sampler.n - 1)
+    touched = set(batch[0].tolist()) | set(batch[3].tolist()) | set(sampler.order[rank].tolist())
+    changed = (net.track_emb.weight != before["track_emb.weight"]).any(1).nonzero()[:, 0].tolist()
+    assert changed and set(changed) <= touched
+    bias_changed = (net.state_dict()["out_bias"] != before["out_bias"]).nonzero()[:, 0].tolist()
+    assert bias_changed and set(bias_changed) <= touched
+    assert not torch.equal(net.mean_mlp[0].weight, before["mean_mlp.0.weight"])  # dense part still learns
+
+
+def test_sparse_and_dense_updates_learn_alike(store):
+    losses = {}
+    for sparse in (True, False):
+        model = MeanVar(MeanVarConfig(**{**FAST, "full_softmax_max": 10, "negatives": 64, "sparse": sparse})).fit(store)
+        assert model.fit_info["updates"] == ("sparse rows" if sparse else "dense")
+        losses[sparse] = model.fit_info["history"][-1]["val_loss"]
+    assert losses[True] < losses[False] * 1.1
 
 
 # ---- training and recommending ----------------------------------------------------------------------------
@@ -181,8 +241,9 @@ def test_save_load_roundtrip_is_safetensors_and_identical(fitted, store, tmp_pat
     assert a.tolist() == b.tolist() and np.allclose(sa, sb)
 
 
-def test_training_is_deterministic_on_cpu(store):
-    config = MeanVarConfig(**{**FAST, "rounds": 1})
+@pytest.mark.parametrize("overrides", [{}, dict(full_softmax_max=10, negatives=64)])
+def test_training_is_deterministic_on_cpu(store, overrides):
+    config = MeanVarConfig(**{**FAST, "rounds": 1, **overrides})
     assert param_hash(MeanVar(config).fit(store).net) == param_hash(MeanVar(config).fit(store).net)
 
 
@@ -199,7 +260,7 @@ def test_options_train_and_loss_falls(store, overrides):
     ids, _ = model.recommend([store.playlist_tracks(0)[:3]], k=5)
     assert (ids >= 0).all()
     if "full_softmax_max" in overrides:
-        assert model.fit_info["softmax"] == "sampled"
+        assert model.fit_info["softmax"] == "sampled" and model.fit_info["updates"] == "sparse rows"
 
 
 def test_early_stopping_restores_the_best_round(store):

@@ -14,6 +14,14 @@ model interface. The data regimes and the training loop (single process and Dist
 A set of seeds of any size is a CSR segment: the seed tokens of a batch are one flat id array with a row id
 per token, and the segment mean / variance are ``index_add_`` reductions (the variance of one seed is 0).
 Weights are saved as safetensors next to the config JSON; nothing is pickled.
+
+Sparse updates: with the sampled softmax a step touches only the batch's seed, target and negative songs
+(and their albums and artists), a few thousand of the 2.26M rows. :meth:`MeanVarNet.set_sparse` switches
+every table -- song, album, artist, separate head, and the per-song bias, which lives in a one-column
+``nn.Embedding`` for this reason -- to sparse gradients, and the trainer steps them with a lazy row-wise
+AdamW (see :mod:`segue.models.meanvar_train`). DistributedDataParallel recognises ``nn.Embedding(sparse=True)``
+parameters and all-reduces their sparse gradients. The bias is still saved as the 1-D ``out_bias`` tensor
+(state-dict hooks translate), so checkpoints keep their format.
 """
 
 from __future__ import annotations
@@ -69,7 +77,9 @@ class MeanVarConfig(ModelConfig):
     # --- optimisation ---
     lr: float = 3e-3
     weight_decay: float = 0.0        # AdamW's decoupled decay (embeddings excluded, see optimizer groups)
-    embedding_decay: float = 0.0     # AdamW decay on the song/album/artist tables
+    embedding_decay: float = 0.0     # decoupled decay on the song/album/artist tables (sparse: touched rows only)
+    sparse: bool = True              # sampled softmax: sparse gradients + lazy row-wise AdamW for the tables
+                                     # (only the rows a batch touches are updated); False: dense AdamW
     batch_size: int = 512
     rounds: int = 5                  # epochs (upper bound; early stopping may end sooner)
     patience: int = 2                # rounds without a better held-out loss before stopping
@@ -146,13 +156,26 @@ class MeanVarNet(nn.Module):
         if not config.tied:
             self.out_emb = nn.Embedding(n_tracks, dim)
             nn.init.normal_(self.out_emb.weight, std=1.0 / math.sqrt(dim))
-        self.out_bias = nn.Parameter(torch.zeros(n_tracks)) if config.song_bias else None
+        # a one-column table so that it can take sparse gradients; saved as the 1-D tensor "out_bias"
+        self.out_bias = nn.Embedding(n_tracks, 1, _weight=torch.zeros(n_tracks, 1)) if config.song_bias else None
+        self.register_state_dict_post_hook(_bias_to_vector)
+        self.register_load_state_dict_pre_hook(_bias_from_vector)
+        self.sparse = False
         if config.residual:
             # the MLPs start near zero so the model starts as "score = song . centroid(seeds)"
             for mlp in (self.mean_mlp, self.var_mlp):
                 if mlp is not None:
                     nn.init.normal_(mlp[3].weight, std=0.02)
                     nn.init.zeros_(mlp[3].bias)
+
+    def set_sparse(self, sparse: bool) -> "MeanVarNet":
+        """Sparse (True) or dense gradients for every table. Sparse needs every table lookup to go through
+        ids (the sampled-softmax forward); the full-softmax forward uses whole tables and must stay dense."""
+        self.sparse = bool(sparse)
+        for module in self.modules():
+            if isinstance(module, nn.Embedding):
+                module.sparse = self.sparse
+        return self
 
     # ---- song vectors ----------------------------------------------------------------------------
     def item_vectors(self, ids: torch.Tensor | None = None) -> torch.Tensor:
@@ -176,7 +199,7 @@ class MeanVarNet(nn.Module):
     def output_bias(self, ids: torch.Tensor | None = None) -> torch.Tensor | None:
         if self.out_bias is None:
             return None
-        return self.out_bias if ids is None else self.out_bias[ids]
+        return self.out_bias.weight[:, 0] if ids is None else self.out_bias(ids)[:, 0]
 
     # ---- the model ---------------------------------------------------------------------------------
     def encode(self, tokens: torch.Tensor, segments: torch.Tensor, counts: torch.Tensor,
@@ -204,14 +227,28 @@ class MeanVarNet(nn.Module):
             items = self.item_vectors()                                               # (n, dim)
             h = self.encode(tokens, segments, counts, items=items)                    # (b, dim)
             logits = h @ self.output_vectors(items=items).T                           # (b, n)
-            return logits + self.out_bias if self.out_bias is not None else logits
+            return logits + self.output_bias() if self.out_bias is not None else logits
         h = self.encode(tokens, segments, counts)                                     # (b, dim)
         pos = (h * self.output_vectors(targets)).sum(1)                               # (b,)
         neg = h @ self.output_vectors(negatives).T                                    # (b, s)
         if self.out_bias is not None:
-            pos = pos + self.out_bias[targets]
-            neg = neg + self.out_bias[negatives]
+            pos = pos + self.output_bias(targets)
+            neg = neg + self.output_bias(negatives)
         return pos, neg
+
+
+def _bias_to_vector(module, state_dict, prefix, local_metadata) -> None:
+    """state_dict hook: the bias table (n, 1) is saved as the 1-D ``out_bias`` (the checkpoint format)."""
+    key = prefix + "out_bias.weight"
+    if key in state_dict:
+        state_dict[prefix + "out_bias"] = state_dict.pop(key)[:, 0]
+
+
+def _bias_from_vector(module, state_dict, prefix, *args) -> None:
+    """load_state_dict pre-hook: a 1-D ``out_bias`` goes back into the (n, 1) bias table."""
+    key = prefix + "out_bias"
+    if key in state_dict and state_dict[key].ndim == 1:
+        state_dict[key + ".weight"] = state_dict.pop(key).unsqueeze(1)
 
 
 def seed_tensors(indptr: np.ndarray, indices: np.ndarray, device=None):

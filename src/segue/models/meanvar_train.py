@@ -10,18 +10,32 @@ seed songs (a contiguous slice of the store's ``indices``: ``start``, ``length``
   prefix (``target=later``: any later song, as in the challenge where every held-out song counts;
   ``target=next``: the very next song).
 
-The loop: shuffled mini-batches, AdamW, gradients zeroed each step, a held-out share of the training
-playlists scored after each round (full-softmax loss and recall@100 of the target, seeds excluded), early
-stopping with ``patience`` and the best round's weights restored. Full softmax while the catalogue has at
+The loop: shuffled mini-batches, AdamW (row-wise sparse for the tables under the sampled softmax, below),
+gradients zeroed each step, a held-out share of the training playlists scored after each round
+(full-softmax loss and recall@100 of the target, seeds excluded), early stopping with ``patience`` and the
+best round's weights restored. Full softmax while the catalogue has at
 most ``full_softmax_max`` songs; above that a sampled softmax: ``negatives`` shared negatives per batch drawn
 log-uniformly over the popularity rank, every logit corrected by -log(expected count) (log-Q) and accidental
 hits masked, which keeps a step's memory independent of the catalogue.
 
+Sparse updates (``sparse``, on by default; used with the sampled softmax only): a step touches the batch's
+seed, target and negative songs -- about 17k of 2.26M song rows at batch 512 -- and their albums and
+artists. The tables (and the per-song bias) then take sparse gradients and :class:`RowAdamW` updates only
+the touched rows: their two moments and their weights, with bias correction by the global step (lazy Adam,
+as TensorFlow's LazyAdam and torch's SparseAdam). Rows a batch does not touch keep their moments
+unchanged instead of decaying them, which is the usual lazy-Adam approximation. ``embedding_decay`` is
+decoupled decay applied to the touched rows only (a row is decayed when it is used, not every step); the
+bias is never decayed. The MLPs keep dense AdamW. The full softmax (small catalogues) touches every row
+anyway and stays dense AdamW throughout. Under DDP the sparse gradients are all-reduced as sparse tensors
+(DistributedDataParallel expects them from ``nn.Embedding(sparse=True)``); tested with gloo on CPU. NCCL's
+sparse all-reduce is untested here: should it fail on GPUs, train with ``sparse=false``.
+
 Memory on the full MPD (2,262,292 songs, dim 50, float32): song table 2.26M x 50 x 4 B = 452 MB; with
-album (734,684) and artist (295,860) tables 618 MB of parameters (+9 MB song bias). AdamW keeps two
-moments and the gradient is dense: x4 = 2.5 GB (tied head; a separate head adds 1.8 GB). Full softmax
-would need batch x 2.26M logits and their gradient (512 x 2.26M x 4 B x 2 = 9.3 GB) per step; the sampled
-softmax needs 512 x 8192 x 4 B x 2 = 34 MB. So the full MPD trains in about 3 GB, well inside 24 GB.
+album (734,684) and artist (295,860) tables 658 MB of parameters with the song bias. Dense AdamW keeps
+two moments and a dense gradient: x4 = 2.6 GB (tied head; a separate head adds 1.8 GB), and reads and
+writes all of it every step. Sparse: parameters + moments (x3 = 2.0 GB) and gradients of the touched rows
+only. Full softmax would need batch x 2.26M logits and their gradient (512 x 2.26M x 4 B x 2 = 9.3 GB) per
+step; the sampled softmax needs 512 x 4096 x 4 B x 2 = 17 MB. So the full MPD trains in about 3 GB.
 
 Distributed: ``python -m torch.distributed.run --standalone --nproc_per_node N -m segue.models.meanvar_train
 --store S --out M --config cfg.json`` (what :meth:`MeanVar.train_distributed` runs). Each rank takes its
@@ -47,7 +61,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from segue.data.store import Store
-from segue.errors import InputError
+from segue.errors import InputError, ModelError
 from segue.io import atomic_path, write_json
 from segue.models.meanvar import MeanVarConfig, MeanVarNet, resolve_device
 from segue.progress import progress_task
@@ -162,19 +176,95 @@ def build_net(store: Store, config: MeanVarConfig, rows: np.ndarray) -> MeanVarN
     return net
 
 
-def make_optimizer(net: MeanVarNet, config: MeanVarConfig) -> torch.optim.Optimizer:
-    tables, weights, flat = [], [], []
+class RowAdamW(torch.optim.Optimizer):
+    """AdamW for tables with sparse gradients that updates only the rows a step touches (lazy Adam).
+
+    Per touched row r (duplicates summed): m[r] = b1 m[r] + (1-b1) g, v[r] = b2 v[r] + (1-b2) g^2,
+    w[r] *= 1 - lr wd, w[r] -= lr / (1-b1^t) * m[r] / (sqrt(v[r] / (1-b2^t)) + eps), t = the table's step
+    count -- torch's AdamW formula restricted to the touched rows. Deterministic on CPU.
+    """
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            lr, (beta1, beta2), eps, decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                grad = param.grad
+                if not grad.is_sparse:
+                    raise ModelError("RowAdamW expects sparse gradients; build the net with set_sparse(True).")
+                grad = grad.coalesce()
+                rows, values = grad.indices()[0], grad.values()                       # (r,), (r, dim)
+                if rows.numel() == 0:
+                    continue
+                state = self.state[param]
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = torch.zeros_like(param)
+                    state["exp_avg_sq"] = torch.zeros_like(param)
+                state["step"] += 1
+                t = state["step"]
+                # rows are unique after coalesce, so adding each row's change sets it (index_add_ is the
+                # fastest scatter on CPU)
+                m = state["exp_avg"].index_select(0, rows)
+                delta_m = values.sub(m).mul_(1 - beta1)
+                m.add_(delta_m)
+                v = state["exp_avg_sq"].index_select(0, rows)
+                delta_v = values.square().sub_(v).mul_(1 - beta2)
+                v.add_(delta_v)
+                state["exp_avg"].index_add_(0, rows, delta_m)
+                state["exp_avg_sq"].index_add_(0, rows, delta_v)
+                denom = (v / (1 - beta2 ** t)).sqrt_().add_(eps)
+                delta_w = m.div_(denom).mul_(-lr / (1 - beta1 ** t))
+                if decay:
+                    delta_w.sub_(param.index_select(0, rows), alpha=lr * decay)
+                param.index_add_(0, rows, delta_w)
+        return None
+
+
+class Optimizers:
+    """Several optimizers stepped as one (row-wise sparse tables + dense AdamW for the rest)."""
+
+    def __init__(self, *optimizers: torch.optim.Optimizer) -> None:
+        self.optimizers = [o for o in optimizers if o is not None]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for optimizer in self.optimizers:
+            optimizer.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        for optimizer in self.optimizers:
+            optimizer.step()
+
+
+def make_optimizer(net: MeanVarNet, config: MeanVarConfig, sparse: bool = False) -> Optimizers:
+    """Dense: AdamW over everything. Sparse (the net in sparse mode): :class:`RowAdamW` for the tables and
+    the song bias, AdamW for the MLPs. Tables decay by ``embedding_decay``, MLP weights by ``weight_decay``,
+    biases (MLP and per-song) not at all."""
+    tables, bias, weights, flat = [], [], [], []
     for name, param in net.named_parameters():
         if name.endswith("_emb.weight"):
             tables.append(param)
+        elif name == "out_bias.weight":
+            bias.append(param)
         elif param.ndim >= 2:
             weights.append(param)
         else:
             flat.append(param)
-    groups = [{"params": tables, "weight_decay": config.embedding_decay},
-              {"params": weights, "weight_decay": config.weight_decay},
-              {"params": flat, "weight_decay": 0.0}]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr)
+    dense = [{"params": weights, "weight_decay": config.weight_decay},
+             {"params": flat, "weight_decay": 0.0}]
+    rows = [{"params": tables, "weight_decay": config.embedding_decay},
+            {"params": bias, "weight_decay": 0.0}]
+    rows = [g for g in rows if g["params"]]
+    if not sparse:
+        return Optimizers(torch.optim.AdamW([g for g in rows + dense if g["params"]], lr=config.lr))
+    return Optimizers(RowAdamW(rows, lr=config.lr) if rows else None,
+                      torch.optim.AdamW([g for g in dense if g["params"]], lr=config.lr))
 
 
 # ---- sampled softmax ---------------------------------------------------------------------------------
@@ -205,6 +295,22 @@ def sampled_softmax_loss(pos, neg, targets, negatives, log_q, s: int) -> torch.T
     neg = neg.masked_fill(negatives.unsqueeze(0) == targets.unsqueeze(1), float("-inf"))
     logits = torch.cat([pos.unsqueeze(1), neg], dim=1)
     return F.cross_entropy(logits, torch.zeros(len(targets), dtype=torch.long, device=logits.device))
+
+
+def train_step(model, optimizer: Optimizers, batch: tuple[torch.Tensor, ...], config: MeanVarConfig,
+               sampler: LogUniformSampler | None) -> torch.Tensor:
+    """One optimisation step on a collated batch (sampled softmax when ``sampler`` is given); the loss."""
+    tokens, segments, counts, targets = batch
+    if sampler is not None:
+        negatives = sampler.sample(config.negatives)
+        pos, neg = model(tokens, segments, counts, targets, negatives)
+        loss = sampled_softmax_loss(pos, neg, targets, negatives, sampler.log_q, config.negatives)
+    else:
+        loss = F.cross_entropy(model(tokens, segments, counts), targets)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
 
 
 # ---- evaluation -----------------------------------------------------------------------------------------
@@ -283,13 +389,17 @@ def train(store: Store, config: MeanVarConfig, progress: bool = False) -> tuple[
                          "use more playlists (files=0) or data=prefix.")
 
     net = build_net(store, config, train_rows).to(device)
+    sampled = store.n_tracks > config.full_softmax_max
+    sparse = sampled and config.sparse
+    net.set_sparse(sparse)  # before DDP, which reads which parameters take sparse gradients
     model = net
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-    optimizer = make_optimizer(net, config)
-    sampled = store.n_tracks > config.full_softmax_max
+        # the buffers (song -> album / artist) never change: no need to broadcast them every forward
+        model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None,
+                                        broadcast_buffers=False)
+    optimizer = make_optimizer(net, config, sparse=sparse)
     sampler = LogUniformSampler(store.track_count, device, config.seed * 1000 + rank) if sampled else None
     batch = config.batch_size
     shuffle_rng = np.random.default_rng(config.seed + 2)
@@ -308,17 +418,8 @@ def train(store: Store, config: MeanVarConfig, progress: bool = False) -> tuple[
         with progress_task(f"meanvar round {round_no}/{config.rounds}", steps, progress and rank == 0) as advance:
             for step in range(steps):
                 sel = mine[step * batch : (step + 1) * batch]
-                tokens, segments, counts, targets = collate(indices, pairs.take(sel), device)
-                if sampled:
-                    negatives = sampler.sample(config.negatives)
-                    pos, neg = model(tokens, segments, counts, targets, negatives)
-                    loss = sampled_softmax_loss(pos, neg, targets, negatives, sampler.log_q, config.negatives)
-                else:
-                    loss = F.cross_entropy(model(tokens, segments, counts), targets)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                loss_sum += float(loss.detach()) * len(sel)
+                loss = train_step(model, optimizer, collate(indices, pairs.take(sel), device), config, sampler)
+                loss_sum += float(loss) * len(sel)
                 seen += len(sel)
                 if step % 10 == 0 or step == steps - 1:
                     elapsed = time.perf_counter() - t0
@@ -354,6 +455,7 @@ def train(store: Store, config: MeanVarConfig, progress: bool = False) -> tuple[
                 break
     if best_state is not None:
         net.load_state_dict(best_state)
+    net.set_sparse(False)
     net.eval()
     info = {
         "history": history,
@@ -362,6 +464,7 @@ def train(store: Store, config: MeanVarConfig, progress: bool = False) -> tuple[
         "train_playlists": int(len(train_rows)),
         "holdout_playlists": int(len(val_rows)),
         "softmax": "sampled" if sampled else "full",
+        "updates": "sparse rows" if sparse else "dense",
         "world_size": world,
         "device": str(device),
         "seconds": round(time.perf_counter() - started, 2),
