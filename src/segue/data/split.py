@@ -44,14 +44,12 @@ import pyarrow.parquet as pq
 
 from segue import __version__
 from segue.data.store import (
-    FORMAT,
-    FORMAT_VERSION,
     MANIFEST_FILE,
     PLAYLISTS_FILE,
     PLAYLISTS_SCHEMA,
     TRACKS_FILE,
     Store,
-    vocabulary_fingerprint,
+    store_manifest,
 )
 from segue.errors import InputError, StoreError
 from segue.evaluate.challenge import load_answers, load_challenge, write_challenge_json
@@ -243,24 +241,11 @@ def write_train_store(store: Store, train_rows: np.ndarray, out: Path, extra: di
 
     n_artists = int(artists.max(initial=-1)) + 1
     n_albums = int(albums.max(initial=-1)) + 1
-    manifest = {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "segue_version": __version__,
-        "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "counts": {
-            "playlists": int(len(train_rows)),
-            "entries": int(len(entries)),
-            "tracks": int(n_tracks),
-            "artists": n_artists,
-            "albums": n_albums,
-        },
-        "fingerprint": vocabulary_fingerprint(tracks.column("track_uri").combine_chunks()),
-        "sources": [{"path": str(store.path), "fingerprint": store.fingerprint, "kind": "store"}],
-        "skipped": [],
-        "warnings": {},
-        **extra,
-    }
+    counts = {"playlists": int(len(train_rows)), "entries": int(len(entries)), "tracks": int(n_tracks),
+              "artists": n_artists, "albums": n_albums}
+    manifest = store_manifest(counts, tracks)
+    manifest["sources"] = [{"path": str(store.path), "fingerprint": store.fingerprint, "kind": "store"}]
+    manifest.update(extra)
     write_json(out / MANIFEST_FILE, manifest)
     return manifest
 

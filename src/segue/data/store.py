@@ -138,6 +138,21 @@ def _first_appearance_ids(keys: pa.Array) -> tuple[np.ndarray, int]:
     return ids, len(encoded.dictionary)
 
 
+def store_manifest(counts: dict, tracks: pa.Table, *, skipped: list | None = None,
+                   warnings: dict | None = None) -> dict:
+    """The manifest fields every store has; callers add their own (sources, split info, ...)."""
+    return {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "segue_version": __version__,
+        "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "counts": counts,
+        "fingerprint": vocabulary_fingerprint(tracks.column("track_uri").combine_chunks()),
+        "skipped": skipped or [],
+        "warnings": warnings or {},
+    }
+
+
 class StoreBuilder:
     """Merges parsed slices into global ids and streams playlists into Parquet.
 
@@ -258,22 +273,9 @@ class StoreBuilder:
         tracks = tracks.append_column("count", pa.array(self._counts[: tracks.num_rows], pa.int64()))
         tracks = tracks.cast(TRACKS_SCHEMA)
         pq.write_table(tracks, self.directory / TRACKS_FILE, compression="zstd")
-        manifest = {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
-            "segue_version": __version__,
-            "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "counts": {
-                "playlists": self.n_playlists,
-                "entries": self.n_entries,
-                "tracks": len(self.tracks),
-                "artists": self.n_artists,
-                "albums": self.n_albums,
-            },
-            "fingerprint": vocabulary_fingerprint(tracks.column("track_uri").combine_chunks()),
-            "skipped": self.skipped,
-            "warnings": self.warnings,
-        }
+        counts = {"playlists": self.n_playlists, "entries": self.n_entries, "tracks": len(self.tracks),
+                  "artists": self.n_artists, "albums": self.n_albums}
+        manifest = store_manifest(counts, tracks, skipped=self.skipped, warnings=self.warnings)
         manifest.update(manifest_extra or {})
         write_json(self.directory / MANIFEST_FILE, manifest)
         return manifest
