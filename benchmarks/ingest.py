@@ -8,9 +8,11 @@ each) once, then runs each method in its own subprocess, so wall time and peak m
 
 (a) ``segue.data.ingest.ingest`` with ``--workers`` processes, at ``--slices`` and at ``--small`` slices
     (peak memory must not grow with the number of slices);
-(b) naive: ``json.load`` each file, one row per playlist-track into a pandas DataFrame, ids via
-    ``pd.factorize``, written to Parquet (what the seed code did); on ``--naive-slices`` (default 20) because
-    it keeps every row in memory, compared by playlists/s;
+(b) naive, the seed's way: ``json.load`` each file, one dict row per playlist-track into a pandas
+    DataFrame, then a for loop numbers the songs (and artists, albums) and the rows get their ids, written
+    to Parquet; (b') the same with vectorised ids (``pd.factorize``), a stronger baseline than the seed.
+    Both run on the same slices as (a) unless ``--naive-slices`` says fewer (they hold every row in memory,
+    ~80 MB per slice);
 (c) floor: read the bytes and ``orjson.loads`` them, nothing else, on one core.
 
 Peak memory is the largest sum of RSS over the method's process tree (main process plus its workers),
@@ -97,7 +99,10 @@ def run_segue(files: list[Path], out: Path, workers: int) -> dict:
     return {"playlists": counts["playlists"], "entries": counts["entries"], "tracks": counts["tracks"]}
 
 
-def _naive_rows(files: list[Path], as_dicts: bool) -> list:
+def _naive_frame(files: list[Path]):
+    """json.load each file; one dict row per playlist-track, the usual notebook idiom; into pandas."""
+    import pandas as pd
+
     rows = []
     for path in files:
         with open(path) as f:
@@ -105,25 +110,11 @@ def _naive_rows(files: list[Path], as_dicts: bool) -> list:
         for playlist in doc["playlists"]:
             pid, name = playlist["pid"], playlist.get("name")
             for track in playlist["tracks"]:
-                if as_dicts:  # the usual notebook idiom
-                    rows.append({"pid": pid, "name": name, **track})
-                else:
-                    rows.append((pid, name, track["pos"], track["track_uri"], track["track_name"],
-                                 track["artist_uri"], track["artist_name"], track["album_uri"], track["album_name"],
-                                 track["duration_ms"]))
-    return rows
+                rows.append({"pid": pid, "name": name, **track})
+    return pd.DataFrame(rows)
 
 
-def run_naive(files: list[Path], out: Path, workers: int, as_dicts: bool = True) -> dict:
-    import pandas as pd
-
-    columns = ["pid", "name", "pos", "track_uri", "track_name", "artist_uri", "artist_name", "album_uri",
-               "album_name", "duration_ms"]
-    rows = _naive_rows(files, as_dicts)
-    df = pd.DataFrame(rows) if as_dicts else pd.DataFrame(rows, columns=columns)
-    del rows
-    for kind in ("track", "artist", "album"):
-        df[f"{kind}_id"] = pd.factorize(df[f"{kind}_uri"])[0].astype("int32")
+def _write_naive(df, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     df[["pid", "name", "pos", "track_id"]].to_parquet(out / "playlists.parquet")
     tracks = df.drop_duplicates("track_id")[["track_id", "track_uri", "track_name", "artist_id", "artist_uri",
@@ -132,11 +123,29 @@ def run_naive(files: list[Path], out: Path, workers: int, as_dicts: bool = True)
     return {"playlists": int(df["pid"].nunique()), "entries": len(df), "tracks": len(tracks)}
 
 
-def run_naive_tuples(files: list[Path], out: Path, workers: int) -> dict:
-    return run_naive(files, out, workers, as_dicts=False)
+def run_naive(files: list[Path], out: Path, workers: int) -> dict:
+    """The seed's way: a for loop numbers the songs, then the playlists' songs are replaced by their ids."""
+    df = _naive_frame(files)
+    for kind in ("track", "artist", "album"):
+        index: dict[str, int] = {}
+        for uri in df[f"{kind}_uri"]:
+            if uri not in index:
+                index[uri] = len(index)
+        df[f"{kind}_id"] = [index[uri] for uri in df[f"{kind}_uri"]]
+    return _write_naive(df, out)
 
 
-METHODS = {"floor": run_floor, "segue": run_segue, "naive": run_naive, "naive_tuples": run_naive_tuples}
+def run_naive_factorize(files: list[Path], out: Path, workers: int) -> dict:
+    """The same with the ids from ``pd.factorize`` (vectorised): a stronger baseline than the seed's."""
+    import pandas as pd
+
+    df = _naive_frame(files)
+    for kind in ("track", "artist", "album"):
+        df[f"{kind}_id"] = pd.factorize(df[f"{kind}_uri"])[0].astype("int32")
+    return _write_naive(df, out)
+
+
+METHODS = {"floor": run_floor, "segue": run_segue, "naive": run_naive, "naive_factorize": run_naive_factorize}
 
 
 def child_main(method: str, files_json: str, out: str, workers: int) -> None:
@@ -204,9 +213,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tracks-approx", type=int, default=1_000_000)
     parser.add_argument("--data-dir", type=Path, help="keep (and reuse) the generated slices here")
-    parser.add_argument("--naive-slices", type=int, default=20,
-                        help="slices for the naive method (0 skips it); it holds every row in memory, ~80 MB "
-                             "per slice, so the default keeps it under ~2 GB; compared by playlists/s")
+    parser.add_argument("--naive-slices", type=int, default=None,
+                        help="slices for the naive methods (default: as many as --slices; 0 skips them); they "
+                             "hold every row in memory, ~80 MB per slice")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -231,9 +240,10 @@ def main() -> None:
         runs = [("(c) floor: orjson.loads, 1 core", "floor", files),
                 (f"(a) segue ingest, {args.workers} workers", "segue", files),
                 (f"(a) segue ingest, {args.workers} workers", "segue", files[: args.small])]
-        if args.naive_slices:
-            runs.append(("(b) naive: json.load, dict rows, pd", "naive", files[: args.naive_slices]))
-            runs.append(("(b') naive with tuple rows", "naive_tuples", files[: args.naive_slices]))
+        naive_slices = args.slices if args.naive_slices is None else args.naive_slices
+        if naive_slices:
+            runs.append(("(b) naive: json.load, pd, loop ids", "naive", files[:naive_slices]))
+            runs.append(("(b') naive with pd.factorize ids", "naive_factorize", files[:naive_slices]))
         results = {}
         for label, method, chosen in runs:
             print(f"running {label} on {len(chosen)} slices ...", flush=True)
@@ -257,13 +267,14 @@ def report(results: dict, args) -> None:
     seg = results[("segue", big)][1]
     floor = results[("floor", big)][1]
     print()
-    for name in ("naive", "naive_tuples"):
+    for name in ("naive", "naive_factorize"):
         naive = next((r for (method, _), (_, r) in results.items() if method == name), None)
         if naive is None:
             continue
         speed = (seg["playlists"] / seg["seconds"]) / (naive["playlists"] / naive["seconds"])
         cpu = (naive["cpu_seconds"] / naive["playlists"]) / (seg["cpu_seconds"] / seg["playlists"])
-        print(f"a vs {'b' if name == 'naive' else 'b'}{'' if name == 'naive' else chr(39)}: {speed:.1f}x the "
+        which = "b" if name == "naive" else "b'"
+        print(f"a vs {which}: {speed:.1f}x the "
               f"playlists/s (target >= 5x), {cpu:.1f}x less CPU per playlist; peak memory "
               f"{seg['peak_tree_rss_mb']:.0f} MB at {big} slices vs {naive['peak_tree_rss_mb']:.0f} MB at "
               f"{naive['slices']} slices (naive grows ~linearly with slices)")

@@ -141,6 +141,60 @@ def test_fast_and_careful_parsers_agree(synth_playlists, monkeypatch):
     assert np.array_equal(fast.entries(), careful.entries())
 
 
+def _columns(parsed) -> dict:
+    names = ("pid", "name", "description", "collaborative", "modified_at", "num_followers", "num_edits",
+             "track_uri", "track_name", "artist_uri", "artist_name", "album_uri", "album_name", "duration_ms")
+    out = {name: parsed.column(name) for name in names}
+    out.update(lengths=list(parsed.lengths), entries=parsed.entries().tolist(), warnings=parsed.warnings)
+    return out
+
+
+@pytest.mark.parametrize("challenge", [False, True])
+def test_typed_document_path_agrees_with_the_dict_paths(synth_playlists, monkeypatch, challenge):
+    playlists = copy.deepcopy(synth_playlists + edge_playlists())
+    playlists[5]["num_tracks"] += 1
+    if challenge:
+        for playlist in playlists:
+            playlist["num_samples"] = len(playlist["tracks"]) - (playlist["pid"] % 2)
+            playlist["num_holdouts"] = 3
+        doc = {"date": "2018-01-16 08:47:28.198015", "version": "v1", "playlists": playlists}
+    else:
+        doc = slice_doc(playlists)
+    data = json.dumps(doc, indent=4).encode()
+    kind, typed = mpd.parse_document_fast(data, "x.json")
+    assert kind == ("challenge" if challenge else "slice")
+    count_field = "num_samples" if challenge else "num_tracks"
+    assert typed.warnings == {f"{count_field}_mismatch": (len(playlists) + 1) // 2 if challenge else 1}
+    from_dicts = mpd.parse_playlists(json.loads(data)["playlists"], "x.json", challenge=challenge)
+    monkeypatch.setattr(mpd, "_parse_fast", lambda *args: None)
+    careful = mpd.parse_playlists(json.loads(data)["playlists"], "x.json", challenge=challenge)
+    assert _columns(typed) == _columns(from_dicts) == _columns(careful)
+
+
+ODD_DOCUMENTS = {
+    "pid as a bool": lambda p: p[0].update(pid=True),
+    "negative pid": lambda p: p[0].update(pid=-1),
+    "pid beyond int64": lambda p: p[0].update(pid=2**63),
+    "duplicate pid": lambda p: p[1].update(pid=p[0]["pid"]),
+    "float duration": lambda p: p[0]["tracks"][0].update(duration_ms=1.5),
+    "empty track_uri": lambda p: p[0]["tracks"][0].update(track_uri=""),
+    "missing track_uri": lambda p: p[0]["tracks"][0].pop("track_uri"),
+    "null track name is fine, numeric is not": lambda p: p[0]["tracks"][0].update(track_name=5),
+    "collaborative 'yes'": lambda p: p[0].update(collaborative="yes"),
+    "tracks missing": lambda p: p[0].pop("tracks"),
+    "playlist not an object": lambda p: p.__setitem__(0, [1, 2]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ODD_DOCUMENTS))
+def test_typed_document_path_declines_anything_odd(case, synth_playlists):
+    playlists = copy.deepcopy(synth_playlists[:5])
+    ODD_DOCUMENTS[case](playlists)
+    assert mpd.parse_document_fast(json.dumps(slice_doc(playlists)).encode(), "x.json") is None
+    assert mpd.parse_document_fast(json.dumps(synth_playlists[:5]).encode(), "x.json") is None  # a bare array
+    assert mpd.parse_document_fast(b'{"playlists": [', "x.json") is None
+
+
 def test_slices_are_ordered_by_start_index_not_lexically(synth_playlists, tmp_path):
     folder = tmp_path / "mpd"
     starts = [0, 100, 200, 1000, 2000]  # lexical order would put 1000 and 2000 before 200

@@ -28,7 +28,7 @@ from pathlib import Path
 import orjson
 import pyarrow as pa
 
-from segue.data.mpd import ParsedPlaylists, parse_playlists
+from segue.data.mpd import ParsedPlaylists, document_kind, parse_document_fast, parse_playlists
 from segue.data.store import MANIFEST_FILE, Store, StoreBuilder
 from segue.errors import InputError, SegueError
 from segue.io import atomic_dir
@@ -153,12 +153,15 @@ def _playlists_of(doc, name: str) -> tuple[str, object]:
         )
     playlists = doc["playlists"]
     first = playlists[0] if isinstance(playlists, list) and playlists else None
-    challenge = "info" not in doc and ("date" in doc or (isinstance(first, dict) and "num_holdouts" in first))
-    return ("challenge" if challenge else "slice"), playlists
+    return document_kind("info" in doc, "date" in doc, isinstance(first, dict) and "num_holdouts" in first), playlists
 
 
 def parse_source(source: SourceFile, skip_invalid: bool = False) -> _Result:
-    """Read, hash, decode and validate one source; errors come back as text (workers never raise)."""
+    """Read, hash, decode and validate one source; errors come back as text (workers never raise).
+
+    A file whose playlists are all valid takes the typed msgspec path; anything else is decoded again
+    with orjson and checked playlist by playlist, which words the error or skips the bad playlist.
+    """
     info: dict = {"path": str(source.path.absolute())}
     if source.member:
         info["member"] = source.member
@@ -168,6 +171,11 @@ def parse_source(source: SourceFile, skip_invalid: bool = False) -> _Result:
         return _Result(source, info, error=f"{source.name}: cannot read the file ({exc}). {_SKIP_HINT}")
     info["size"] = len(data)
     info["sha256"] = hashlib.sha256(data).hexdigest()
+    fast = parse_document_fast(data, source.name)
+    if fast is not None:
+        info["kind"], parsed = fast
+        info["playlists"] = parsed.n_playlists
+        return _Result(source, info, parsed=parsed)
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
