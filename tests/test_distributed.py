@@ -12,7 +12,8 @@ from test_meanvar import FAST, make_playlists
 def test_two_processes_stay_in_sync_and_learn(tmp_path, overrides):
     store = build_store(make_playlists(n=200), tmp_path / "store")
     out = tmp_path / "model"
-    model = MeanVar.train_distributed(store.path, out, MeanVarConfig(**{**FAST, **overrides}), nproc=2, timeout=300)
+    model = MeanVar.train_distributed(store.path, out, MeanVarConfig(**{**FAST, "device": "cpu", **overrides}),
+                                      nproc=2, timeout=300)
     info = model.fit_info
     assert info["world_size"] == 2
     assert info["updates"] == ("sparse rows" if overrides else "dense")
@@ -23,3 +24,16 @@ def test_two_processes_stay_in_sync_and_learn(tmp_path, overrides):
     assert (out / WEIGHTS_FILE).is_file() and (out / "config.json").is_file()
     ids, _ = model.recommend([store.playlist_tracks(0)[:5]], k=10)
     assert (ids >= 0).all() and len(np.unique(ids)) == 10
+
+
+def test_more_processes_than_gpus_is_a_clear_error(tmp_path, monkeypatch):
+    import torch
+
+    from segue.errors import InputError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    store = build_store(make_playlists(n=20), tmp_path / "store")
+    with pytest.raises(InputError, match="nproc=2 but 1 CUDA device"):
+        MeanVar.train_distributed(store.path, tmp_path / "model", MeanVarConfig(**{**FAST, "device": "cuda"}), nproc=2)
+    assert not (tmp_path / "model").exists()

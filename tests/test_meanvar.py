@@ -7,7 +7,8 @@ import torch
 from segue.data.store import build_store
 from segue.errors import InputError
 from segue.models.base import load_model
-from segue.models.meanvar import WEIGHTS_FILE, MeanVar, MeanVarConfig, MeanVarNet, seed_tensors
+from segue.models.meanvar import (WEIGHTS_FILE, MeanVar, MeanVarConfig, MeanVarNet, full_softmax_limit,
+                                  seed_tensors)
 from segue.models.meanvar_train import (
     LogUniformSampler,
     Pairs,
@@ -243,7 +244,8 @@ def test_save_load_roundtrip_is_safetensors_and_identical(fitted, store, tmp_pat
 
 @pytest.mark.parametrize("overrides", [{}, dict(full_softmax_max=10, negatives=64)])
 def test_training_is_deterministic_on_cpu(store, overrides):
-    config = MeanVarConfig(**{**FAST, "rounds": 1, **overrides})
+    # CUDA kernels (atomic adds in the embedding backward) are not bit-reproducible; the CPU path is
+    config = MeanVarConfig(**{**FAST, "rounds": 1, "device": "cpu", **overrides})
     assert param_hash(MeanVar(config).fit(store).net) == param_hash(MeanVar(config).fit(store).net)
 
 
@@ -289,7 +291,15 @@ def test_checkpoint_is_written_each_round(store, tmp_path):
 
 
 @pytest.mark.parametrize("bad", [dict(data="nope"), dict(dim=0), dict(training_sets=11), dict(device="tpu"),
-                                 dict(item_features="track+genre")])
+                                 dict(item_features="track+genre"), dict(full_softmax_max=-2)])
 def test_bad_settings_are_rejected(bad):
     with pytest.raises(InputError):
         MeanVarConfig(**bad)
+
+
+def test_full_softmax_limit_is_by_device_unless_set():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert full_softmax_limit(MeanVarConfig(), cpu) == 50_000
+    assert full_softmax_limit(MeanVarConfig(), cuda) == 4_000_000  # a full-MPD softmax fits a GPU step
+    assert full_softmax_limit(MeanVarConfig(full_softmax_max=10), cuda) == 10
+    assert full_softmax_limit(MeanVarConfig(full_softmax_max=0), cpu) == 0

@@ -52,6 +52,7 @@ ITEM_FEATURES = ("track", "track+album+artist")
 INITS = ("normal", "als")
 TARGETS = ("later", "next")
 DEVICES = ("auto", "cpu", "cuda")
+FULL_SOFTMAX_AUTO = {"cpu": 50_000, "cuda": 4_000_000}  # songs; measured in benchmarks/meanvar_gpu.py
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,8 +85,10 @@ class MeanVarConfig(ModelConfig):
     patience: int = 2                # rounds without a better held-out loss before stopping
     holdout: float = 0.02            # share of training playlists held out for per-round evaluation
     max_holdout: int = 2000
-    full_softmax_max: int = 50_000   # catalogues above this train with sampled softmax (log-Q corrected);
-                                     # 2 CPU cores: full softmax over 103k songs ~0.7 s/step, sampled ~0.1 s
+    full_softmax_max: int = -1       # catalogues above this train with sampled softmax (log-Q corrected);
+                                     # -1 = by device (FULL_SOFTMAX_AUTO): 2 CPU cores take ~0.7 s/step for
+                                     # a full softmax over 103k songs (sampled ~0.1 s); an H200 takes 37 ms
+                                     # over the full MPD's 2.26M songs (15 GB), so the seed's objective fits
     negatives: int = 4096            # sampled softmax: shared log-uniform negatives per batch
     device: str = "auto"             # auto | cpu | cuda
     seed: int = 0
@@ -105,10 +108,17 @@ class MeanVarConfig(ModelConfig):
         for name in ("dim", "hidden", "batch_size", "rounds", "max_seeds", "pairs_per_playlist", "negatives"):
             if getattr(self, name) <= 0:
                 raise InputError(f"setting {name}={getattr(self, name)!r}: expected a positive integer.")
+        if self.full_softmax_max < -1:
+            raise InputError(f"setting full_softmax_max={self.full_softmax_max}: expected -1 (by device) or >= 0.")
         if not 1 <= self.training_sets <= 10:
             raise InputError(f"setting training_sets={self.training_sets}: expected 1..10 (songs 21..30).")
         if not 0.0 <= self.dropout < 1.0 or not 0.0 <= self.holdout < 0.5:
             raise InputError("settings dropout and holdout must lie in [0, 1) and [0, 0.5).")
+
+
+def full_softmax_limit(config: "MeanVarConfig", device: torch.device) -> int:
+    """The largest catalogue trained with the full softmax: the setting, or by device when it is -1."""
+    return config.full_softmax_max if config.full_softmax_max >= 0 else FULL_SOFTMAX_AUTO[device.type]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -292,6 +302,11 @@ class MeanVar(Recommender):
         store_path = store_path.path if isinstance(store_path, Store) else Path(store_path)
         if nproc < 1:
             raise InputError(f"nproc={nproc}: expected at least 1 process.")
+        if resolve_device(config.device).type == "cuda" and nproc > torch.cuda.device_count():
+            raise InputError(
+                f"nproc={nproc} but {torch.cuda.device_count()} CUDA device(s): NCCL needs a GPU per process. "
+                "Use --nproc up to the number of GPUs, or --device cpu for CPU processes (gloo)."
+            )
         from segue.io import write_json
 
         with tempfile.TemporaryDirectory(prefix="segue-ddp-") as tmp:
