@@ -136,3 +136,11 @@ def test_load_challenge_errors_name_the_file(tmp_path):
     bad.write_text('{"playlists": [{"name": "x"}]}')
     with pytest.raises(InputError, match=r"playlists\[0\].*pid"):
         load_challenge(bad)
+
+
+def test_load_challenge_keeps_titles_with_half_an_emoji(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text('{"date": "2018-01-16", "version": "v1", "playlists": [{"pid": 5, "name": "road \\ud83d", '
+                    '"num_holdouts": 10, "num_samples": 0, "num_tracks": 10, "tracks": []}]}')
+    challenge = load_challenge(path, use_hints=False)
+    assert challenge.names == ["road \ufffd"] and challenge.pids.tolist() == [5]

@@ -179,7 +179,7 @@ ODD_DOCUMENTS = {
     "float duration": lambda p: p[0]["tracks"][0].update(duration_ms=1.5),
     "empty track_uri": lambda p: p[0]["tracks"][0].update(track_uri=""),
     "missing track_uri": lambda p: p[0]["tracks"][0].pop("track_uri"),
-    "null track name is fine, numeric is not": lambda p: p[0]["tracks"][0].update(track_name=5),
+    "numeric track name": lambda p: p[0]["tracks"][0].update(track_name=5),
     "collaborative 'yes'": lambda p: p[0].update(collaborative="yes"),
     "tracks missing": lambda p: p[0].pop("tracks"),
     "playlist not an object": lambda p: p.__setitem__(0, [1, 2]),
@@ -421,3 +421,21 @@ def test_corrupt_zip_member_is_a_clear_error_or_a_skip(synth_playlists, tmp_path
         ingest([archive], tmp_path / "store")
     store = ingest([archive], tmp_path / "store", skip_invalid=True)
     assert store.n_playlists == 40 and store.manifest["skipped"][0]["pid"] is None
+
+
+def test_lone_surrogate_escapes_are_kept_as_replacement_characters(synth_playlists, tmp_path, cli):
+    playlists = copy.deepcopy(synth_playlists[:10])
+    playlists[3]["name"] = "LONE_HIGH"
+    playlists[5]["tracks"][0].update(track_uri="spotify:track:lonesurrogate000000001", track_name="LONE_LOW")
+    playlists[6]["name"] = "pair 🎶"
+    text = json.dumps(slice_doc(playlists), indent=4)  # ensure_ascii: the emoji pair is two \u escapes
+    text = text.replace("LONE_HIGH", "cut \\ud83d").replace("LONE_LOW", "\\udc00 x")
+    path = tmp_path / "mpd.slice.0-9.json"
+    path.write_text(text)
+    result = cli("ingest", path, "--out", tmp_path / "store", "--no-progress")
+    assert result.exit_code == 0, result.output
+    store = Store.open(tmp_path / "store")
+    assert store.names[3] == "cut \ufffd" and store.names[6] == "pair 🎶"
+    row = store.track_info([store.playlist_tracks(5)[0]])[0]
+    assert row["track_name"] == "\ufffd x"
+    assert store.manifest["warnings"] == {"lone_surrogates_replaced": 2}

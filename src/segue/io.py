@@ -1,8 +1,10 @@
-"""Atomic writes: build beside the target, then rename, so a crash never leaves a half-written artifact."""
+"""Atomic writes (build beside the target, then rename, so a crash never leaves a half-written artifact)
+and JSON reading."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -75,4 +77,42 @@ def write_json(path: str | os.PathLike, obj) -> None:
 
 
 def read_json(path: str | os.PathLike):
-    return orjson.loads(Path(path).read_bytes())
+    return decode_json(Path(path).read_bytes())[0]
+
+
+def decode_json(data: bytes) -> tuple[object, int]:
+    """Decode JSON with orjson; returns (document, strings whose lone surrogates were replaced).
+
+    MPD-style files write non-ASCII as ``\\uXXXX`` escapes, and a title cut in the middle of an emoji
+    leaves half a surrogate pair. Strict decoders (orjson) reject that, Python's json keeps it, and UTF-8
+    (Parquet, HTTP) cannot hold it: such a file is decoded by Python's json and each string with a lone
+    surrogate keeps its text with U+FFFD in the gap. Raises ``orjson.JSONDecodeError`` for anything that is
+    not JSON.
+    """
+    try:
+        return orjson.loads(data), 0
+    except orjson.JSONDecodeError as exc:
+        if "surrogate" not in exc.msg:
+            raise
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            raise exc from None
+    changed = 0
+
+    def clean(value):
+        nonlocal changed
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                changed += 1
+                return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+            return value
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        if isinstance(value, dict):
+            return {clean(k): clean(v) for k, v in value.items()}
+        return value
+
+    return clean(doc), changed

@@ -31,7 +31,7 @@ import pyarrow as pa
 from segue.data.mpd import ParsedPlaylists, document_kind, parse_document_fast, parse_playlists
 from segue.data.store import MANIFEST_FILE, Store, StoreBuilder
 from segue.errors import InputError, SegueError
-from segue.io import atomic_dir
+from segue.io import atomic_dir, decode_json
 from segue.progress import progress_task
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ def parse_source(source: SourceFile, skip_invalid: bool = False) -> _Result:
         info["playlists"] = parsed.n_playlists
         return _Result(source, info, parsed=parsed)
     try:
-        doc = orjson.loads(data)
+        doc, replaced = decode_json(data)
     except orjson.JSONDecodeError as exc:
         return _Result(source, info, error=_json_error(source.name, data, exc))
     del data
@@ -187,6 +187,8 @@ def parse_source(source: SourceFile, skip_invalid: bool = False) -> _Result:
         parsed = parse_playlists(playlists, source.name, skip_invalid=skip_invalid, challenge=kind == "challenge")
     except InputError as exc:
         return _Result(source, info, error=str(exc))
+    if replaced:
+        parsed.warnings["lone_surrogates_replaced"] = replaced
     info["playlists"] = parsed.n_playlists
     if parsed.skipped:
         info["playlists_skipped"] = len(parsed.skipped)
@@ -354,4 +356,5 @@ def summary_line(store: Store) -> str:
 WARNING_TEXT = {
     "num_tracks_mismatch": "playlists whose num_tracks differs from the length of their track list",
     "num_samples_mismatch": "challenge playlists whose num_samples differs from the length of their track list",
+    "lone_surrogates_replaced": "strings with a lone UTF-16 surrogate escape (half an emoji), kept with U+FFFD",
 }

@@ -4,6 +4,11 @@ Only ``pid`` and each track's ``track_uri`` are required; every other field is o
 MPD subsets strip fields. Wrong types are errors that name the file, the playlist's position and pid, and
 the field. The parser turns one slice into compact columns (:class:`ParsedPlaylists`) with tracks as
 slice-local indices, so workers can parse in parallel and the main process only merges vocabularies.
+
+Three paths give identical columns: :func:`parse_document_fast` decodes a file's bytes straight into typed
+structs (msgspec) when everything in it is valid; otherwise :func:`parse_playlists` takes the decoded
+dicts, columnises them at C speed when it can, and else checks playlist by playlist, which alone words
+errors and skips bad playlists.
 """
 
 from __future__ import annotations
