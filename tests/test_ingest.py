@@ -439,3 +439,12 @@ def test_lone_surrogate_escapes_are_kept_as_replacement_characters(synth_playlis
     row = store.track_info([store.playlist_tracks(5)[0]])[0]
     assert row["track_name"] == "\ufffd x"
     assert store.manifest["warnings"] == {"lone_surrogates_replaced": 2}
+
+
+def test_a_byte_order_mark_is_ignored_and_the_hash_covers_the_file(synth_playlists, tmp_path):
+    path = tmp_path / "mpd.slice.0-4.json"
+    data = b"\xef\xbb\xbf" + json.dumps(slice_doc(synth_playlists[:5]), indent=4).encode()
+    path.write_bytes(data)
+    store = ingest([path], tmp_path / "store", workers=0)
+    assert_store_equals(store, synth_playlists[:5])
+    assert store.manifest["sources"][0]["sha256"] == hashlib.sha256(data).hexdigest()

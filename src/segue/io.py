@@ -80,6 +80,11 @@ def read_json(path: str | os.PathLike):
     return decode_json(Path(path).read_bytes())[0]
 
 
+def strip_bom(data: bytes) -> bytes:
+    """Without a leading UTF-8 byte order mark (some editors add one when they save a file)."""
+    return data[3:] if data[:3] == b"\xef\xbb\xbf" else data
+
+
 def decode_json(data: bytes) -> tuple[object, int]:
     """Decode JSON with orjson; returns (document, strings whose lone surrogates were replaced).
 
@@ -87,8 +92,9 @@ def decode_json(data: bytes) -> tuple[object, int]:
     leaves half a surrogate pair. Strict decoders (orjson) reject that, Python's json keeps it, and UTF-8
     (Parquet, HTTP) cannot hold it: such a file is decoded by Python's json and each string with a lone
     surrogate keeps its text with U+FFFD in the gap. Raises ``orjson.JSONDecodeError`` for anything that is
-    not JSON.
+    not JSON. A leading UTF-8 byte order mark is ignored.
     """
+    data = strip_bom(data)
     try:
         return orjson.loads(data), 0
     except orjson.JSONDecodeError as exc:

@@ -31,7 +31,7 @@ import pyarrow as pa
 from segue.data.mpd import ParsedPlaylists, document_kind, parse_document_fast, parse_playlists
 from segue.data.store import MANIFEST_FILE, Store, StoreBuilder
 from segue.errors import InputError, SegueError
-from segue.io import atomic_dir, decode_json
+from segue.io import atomic_dir, decode_json, strip_bom
 from segue.progress import progress_task
 
 log = logging.getLogger(__name__)
@@ -171,6 +171,7 @@ def parse_source(source: SourceFile, skip_invalid: bool = False) -> _Result:
         return _Result(source, info, error=f"{source.name}: cannot read the file ({exc}). {_SKIP_HINT}")
     info["size"] = len(data)
     info["sha256"] = hashlib.sha256(data).hexdigest()
+    data = strip_bom(data)
     fast = parse_document_fast(data, source.name)
     if fast is not None:
         info["kind"], parsed = fast
