@@ -173,15 +173,19 @@ def category_hints_beside(path: Path) -> dict[int, int] | None:
     return {int(pid): int(cat) for pid, cat in cats.items()}
 
 
+def _read_json_file(path: Path, missing: str):
+    if not path.is_file():
+        raise InputError(missing)
+    try:
+        return read_json(path)
+    except Exception as exc:
+        raise InputError(f"{path}: not valid JSON ({exc}).") from None
+
+
 def load_challenge(path: str | os.PathLike, use_hints: bool = True) -> ChallengeSet:
     """Read ``challenge_set.json``; categories come from a ``split.json`` beside it, else are inferred."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"challenge set {path} does not exist; make one with `segue split`.")
-    try:
-        data = read_json(path)
-    except Exception as exc:
-        raise InputError(f"{path}: not valid JSON ({exc}).") from None
+    data = _read_json_file(path, f"challenge set {path} does not exist; make one with `segue split`.")
     hints = category_hints_beside(path) if use_hints else None
     challenge = parse_challenge(data, str(path), hints)
     challenge.path = path
@@ -191,12 +195,9 @@ def load_challenge(path: str | os.PathLike, use_hints: bool = True) -> Challenge
 def load_answers(path: str | os.PathLike) -> dict[int, list[str]]:
     """Read ``answers.json`` (``{pid: [held-out URIs]}``) into ``{int pid: [uri, ...]}``."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"answers file {path} does not exist; `segue split` writes one beside the challenge set.")
-    try:
-        data = read_json(path)
-    except Exception as exc:
-        raise InputError(f"{path}: not valid JSON ({exc}).") from None
+    data = _read_json_file(
+        path, f"answers file {path} does not exist; `segue split` writes one beside the challenge set."
+    )
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected an object mapping pid to a list of track URIs.")
     out = {}
