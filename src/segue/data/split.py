@@ -52,7 +52,7 @@ from segue.data.store import (
     store_manifest,
 )
 from segue.errors import InputError, StoreError
-from segue.evaluate.challenge import load_answers, load_challenge, write_challenge_json
+from segue.evaluate.challenge import CATEGORIES, Category, load_answers, load_challenge, write_challenge_json
 from segue.io import atomic_dir, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -67,27 +67,6 @@ ANSWERS_FILE = "answers.json"
 SPLIT_FILE = "split.json"
 
 
-@dataclass(frozen=True)
-class Category:
-    number: int
-    num_samples: int
-    titled: bool
-    random: bool
-    description: str
-
-
-CATEGORIES = (
-    Category(1, 0, True, False, "title only"),
-    Category(2, 1, True, False, "title + first 1"),
-    Category(3, 5, True, False, "title + first 5"),
-    Category(4, 5, False, False, "first 5, no title"),
-    Category(5, 10, True, False, "title + first 10"),
-    Category(6, 10, False, False, "first 10, no title"),
-    Category(7, 25, True, False, "title + first 25"),
-    Category(8, 25, True, True, "title + 25 random"),
-    Category(9, 100, True, False, "title + first 100"),
-    Category(10, 100, True, True, "title + 100 random"),
-)
 # Strictest first: more seeds first, titled before untitled for equal seed counts.
 FILL_ORDER = tuple(sorted(CATEGORIES, key=lambda c: (-c.num_samples, not c.titled, c.number)))
 

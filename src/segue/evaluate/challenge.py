@@ -35,32 +35,31 @@ CHALLENGE_TRACKS = ("main", "creative")
 TRACK_FIELDS = ("pos", "artist_name", "track_uri", "artist_uri", "track_name", "album_uri", "duration_ms",
                 "album_name")
 
-# category -> (num_samples, titled, first tracks?)
-CATEGORIES: dict[int, tuple[int, bool, bool]] = {
-    1: (0, True, True),
-    2: (1, True, True),
-    3: (5, True, True),
-    4: (5, False, True),
-    5: (10, True, True),
-    6: (10, False, True),
-    7: (25, True, True),
-    8: (25, True, False),
-    9: (100, True, True),
-    10: (100, True, False),
-}
-CATEGORY_NAMES = {
-    0: "other",
-    1: "title only",
-    2: "title + first 1",
-    3: "title + first 5",
-    4: "first 5, no title",
-    5: "title + first 10",
-    6: "first 10, no title",
-    7: "title + first 25",
-    8: "title + 25 random",
-    9: "title + first 100",
-    10: "title + 100 random",
-}
+@dataclass(frozen=True)
+class Category:
+    """One of the challenge set's ten categories: how many seed tracks, whether the title is given, and
+    whether the seeds are the first tracks or a random sample."""
+
+    number: int
+    num_samples: int
+    titled: bool
+    random: bool
+    description: str
+
+
+CATEGORIES = (
+    Category(1, 0, True, False, "title only"),
+    Category(2, 1, True, False, "title + first 1"),
+    Category(3, 5, True, False, "title + first 5"),
+    Category(4, 5, False, False, "first 5, no title"),
+    Category(5, 10, True, False, "title + first 10"),
+    Category(6, 10, False, False, "first 10, no title"),
+    Category(7, 25, True, False, "title + first 25"),
+    Category(8, 25, True, True, "title + 25 random"),
+    Category(9, 100, True, False, "title + first 100"),
+    Category(10, 100, True, True, "title + 100 random"),
+)
+CATEGORY_NAMES = {0: "other", **{c.number: c.description for c in CATEGORIES}}
 
 
 @dataclass
@@ -92,14 +91,14 @@ class ChallengeSet:
 def infer_category(num_samples: int, titled: bool, positions: Sequence[int] | None) -> int:
     """Category 1..10 of one challenge playlist (0 when it matches none); see the module docstring."""
     first = positions is None or all(p < 0 for p in positions) or list(positions) == list(range(len(positions)))
-    for cat, (samples, cat_titled, cat_first) in CATEGORIES.items():
-        if samples != num_samples:
+    for cat in CATEGORIES:
+        if cat.num_samples != num_samples:
             continue
-        if samples in (5, 10) and cat_titled != titled:
+        if num_samples in (5, 10) and cat.titled != titled:
             continue
-        if samples in (25, 100) and cat_first != first:
+        if num_samples in (25, 100) and cat.random == first:
             continue
-        return cat
+        return cat.number
     return 0
 
 
