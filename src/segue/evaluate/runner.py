@@ -35,13 +35,9 @@ log = logging.getLogger(__name__)
 BATCH_PLAYLISTS = 500
 
 
-def _uri_ids(store: Store, uris: list[str]) -> np.ndarray:
-    return store.track_ids(uris, missing=-1)
-
-
 def seeds_for_store(challenge: ChallengeSet, store: Store) -> tuple[np.ndarray, np.ndarray, int]:
     """Challenge seeds as CSR over ``store`` ids, unknown seeds dropped: (indptr, indices, n_dropped)."""
-    ids = _uri_ids(store, challenge.seed_uris)
+    ids = store.track_ids(challenge.seed_uris)
     known = ids >= 0
     rows = np.repeat(np.arange(len(challenge)), np.diff(challenge.seed_indptr))
     indptr = np.zeros(len(challenge) + 1, dtype=np.int64)
@@ -64,7 +60,7 @@ def ground_truth(challenge: ChallengeSet, answers: dict[int, list[str]], store: 
     lengths = np.fromiter((len(a) for a in lists), dtype=np.int64, count=len(lists))
     flat = [u for a in lists for u in a]
     if store is not None:
-        ids = _uri_ids(store, flat).astype(np.int64)
+        ids = store.track_ids(flat).astype(np.int64)
         n_known = store.n_tracks
     else:
         vocabulary = vocabulary or {}
@@ -80,9 +76,12 @@ def ground_truth(challenge: ChallengeSet, answers: dict[int, list[str]], store: 
 
 
 def recommend_challenge(model, store: Store, challenge: ChallengeSet, k: int = SUBMISSION_TRACKS,
-                        progress: bool = True, description: str = "recommend") -> tuple[np.ndarray, dict]:
-    """(n, k) int32 recommendations in ``store`` ids for every challenge playlist, in batches."""
-    indptr, indices, dropped = seeds_for_store(challenge, store)
+                        progress: bool = True, description: str = "recommend",
+                        seeds: tuple[np.ndarray, np.ndarray, int] | None = None) -> tuple[np.ndarray, dict]:
+    """(n, k) int32 recommendations in ``store`` ids for every challenge playlist, in batches.
+
+    ``seeds``: :func:`seeds_for_store`'s result, when the caller has it already."""
+    indptr, indices, dropped = seeds if seeds is not None else seeds_for_store(challenge, store)
     n = len(challenge)
     recs = np.full((n, k), -1, dtype=np.int32)
     start_time = time.perf_counter()
@@ -182,7 +181,7 @@ def score_submission(submission: str | os.PathLike, answers: str | os.PathLike |
     # One id space over every URI in the submission and the answers: the store's ids when given.
     flat = [u for row in recs_uri for u in row]
     if store is not None:
-        rec_ids = _uri_ids(store, flat).astype(np.int64)
+        rec_ids = store.track_ids(flat).astype(np.int64)
         gt_indptr, gt_indices, _ = ground_truth(challenge, answers, store)
         # Submission URIs unknown to the store: give them ids that match answers by URI.
         unknown = rec_ids < 0
@@ -266,8 +265,10 @@ def make_submission(model_dir: str | os.PathLike, challenge: str | os.PathLike |
 
     model, model_store = open_model_and_store(model_dir, store)
     challenge = challenge if isinstance(challenge, ChallengeSet) else load_challenge(challenge)
-    recs, info = recommend_challenge(model, model_store, challenge, k=k, progress=progress, description="submit")
-    seed_indptr, seed_indices, _ = seeds_for_store(challenge, model_store)
+    seeds = seeds_for_store(challenge, model_store)
+    recs, info = recommend_challenge(model, model_store, challenge, k=k, progress=progress, description="submit",
+                                     seeds=seeds)
+    seed_indptr, seed_indices, _ = seeds
     padded_rows = int((recs < 0).any(axis=1).sum())
     popularity_order = np.argsort(-model_store.track_count, kind="stable").astype(np.int64)
     full = fill_to_k(recs.astype(np.int64), seed_indptr, seed_indices.astype(np.int64), popularity_order, k)
