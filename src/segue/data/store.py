@@ -138,6 +138,15 @@ def _first_appearance_ids(keys: pa.Array) -> tuple[np.ndarray, int]:
     return ids, len(encoded.dictionary)
 
 
+def csr_keep(indptr: np.ndarray, values: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The CSR (``indptr``, ``values``) with only the entries where ``keep`` is True: (int64 indptr, values)."""
+    n = len(indptr) - 1
+    rows = np.repeat(np.arange(n), np.diff(indptr))[keep]
+    out = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=out[1:])
+    return out, values[keep]
+
+
 def store_manifest(counts: dict, tracks: pa.Table, *, skipped: list | None = None,
                    warnings: dict | None = None) -> dict:
     """The manifest fields every store has; callers add their own (sources, split info, ...)."""

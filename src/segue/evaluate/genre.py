@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from segue.data.mpd import normalize_title
-from segue.data.store import Store
+from segue.data.store import Store, csr_keep
 from segue.errors import InputError, ModelError
 from segue.models.base import Recommender, load_model, read_model_config
 
@@ -138,13 +138,10 @@ def csr_rows(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, first: i
     return ptr, indices[offsets].astype(np.int32)
 
 
-def seeds_for(model_store: Store, mapping_to_model: np.ndarray | None, ptr, idx):
+def seeds_for(mapping_to_model: np.ndarray | None, ptr, idx):
     """Map store seeds into a model's vocabulary, dropping songs it does not know."""
     ids = map_ids(idx, mapping_to_model)
-    keep = ids >= 0
-    rows = np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))[keep]
-    new_ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(ptr) - 1))]).astype(np.int64)
-    return new_ptr, ids[keep]
+    return csr_keep(ptr, ids, ids >= 0)
 
 
 def run_genres(model_dirs: list[str | Path], store: Store, keywords: list[str] | None = None,
@@ -204,7 +201,7 @@ def run_genres(model_dirs: list[str | Path], store: Store, keywords: list[str] |
         seed_ptr, seed_idx = csr_rows(store.indptr, store.indices, rows, first=rule.seeds)
         counts_by_model, shares = {}, {}
         for m in models:
-            ptr, idx = seeds_for(m.store, to_model[m.label], seed_ptr, seed_idx)
+            ptr, idx = seeds_for(to_model[m.label], seed_ptr, seed_idx)
             ids, _ = m.model.recommend((ptr, idx), k=rule.k)
             ids = map_ids(ids, from_model[m.label])
             hits = np.where(ids >= 0, is_genre[np.clip(ids, 0, None)], False)

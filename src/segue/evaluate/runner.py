@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from segue.data.split import Split, load_split
-from segue.data.store import Store
+from segue.data.store import Store, csr_keep
 from segue.errors import InputError
 from segue.evaluate.challenge import (
     SUBMISSION_TRACKS,
@@ -38,11 +38,8 @@ BATCH_PLAYLISTS = 500
 def seeds_for_store(challenge: ChallengeSet, store: Store) -> tuple[np.ndarray, np.ndarray, int]:
     """Challenge seeds as CSR over ``store`` ids, unknown seeds dropped: (indptr, indices, n_dropped)."""
     ids = store.track_ids(challenge.seed_uris)
-    known = ids >= 0
-    rows = np.repeat(np.arange(len(challenge)), np.diff(challenge.seed_indptr))
-    indptr = np.zeros(len(challenge) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows[known], minlength=len(challenge)), out=indptr[1:])
-    return indptr, ids[known].astype(np.int32), int((~known).sum())
+    indptr, known = csr_keep(challenge.seed_indptr, ids, ids >= 0)
+    return indptr, known.astype(np.int32), len(ids) - len(known)
 
 
 def ground_truth(challenge: ChallengeSet, answers: dict[int, list[str]], store: Store | None = None,
