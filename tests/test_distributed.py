@@ -2,8 +2,10 @@
 
 import numpy as np
 import pytest
+import torch
 
 from segue.data.store import build_store
+from segue.errors import InputError
 from segue.models.meanvar import WEIGHTS_FILE, MeanVar, MeanVarConfig
 from test_meanvar import FAST, make_playlists
 
@@ -27,10 +29,6 @@ def test_two_processes_stay_in_sync_and_learn(tmp_path, overrides):
 
 
 def test_more_processes_than_gpus_is_a_clear_error(tmp_path, monkeypatch):
-    import torch
-
-    from segue.errors import InputError
-
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     store = build_store(make_playlists(n=20), tmp_path / "store")

@@ -77,7 +77,8 @@ def write_json(path: str | os.PathLike, obj) -> None:
 
 
 def read_json(path: str | os.PathLike):
-    return decode_json(Path(path).read_bytes())[0]
+    """A JSON file's content (a leading UTF-8 byte order mark ignored); see :func:`decode_json`."""
+    return decode_json(strip_bom(Path(path).read_bytes()))[0]
 
 
 def strip_bom(data: bytes) -> bytes:
@@ -92,9 +93,8 @@ def decode_json(data: bytes) -> tuple[object, int]:
     leaves half a surrogate pair. Strict decoders (orjson) reject that, Python's json keeps it, and UTF-8
     (Parquet, HTTP) cannot hold it: such a file is decoded by Python's json and each string with a lone
     surrogate keeps its text with U+FFFD in the gap. Raises ``orjson.JSONDecodeError`` for anything that is
-    not JSON. A leading UTF-8 byte order mark is ignored.
+    not JSON.
     """
-    data = strip_bom(data)
     try:
         return orjson.loads(data), 0
     except orjson.JSONDecodeError as exc:
