@@ -102,13 +102,16 @@ def _zipf_ids(rng, n: int, size: int, order):
     return order[rank]
 
 
-def full_scale_step(sparse: bool, steps: int, warmup: int, threads: int) -> dict:
+def full_scale_step(sparse: bool, steps: int, warmup: int, threads: int, device: str = "cpu",
+                    full_softmax: bool = False, batch_size: int | None = None) -> dict:
     """segue's real training step (``train_step``) on a model of the full MPD's size, synthetic pairs.
 
     Catalogue: 2,262,292 songs, 734,684 albums, 295,860 artists (random song -> album / artist maps), dim 50,
-    the default config (tied head, song bias, variance MLP, batch 512, 4096 log-uniform negatives). Pairs like
-    data=prefix: 1..50 seeds (uniform), seeds and targets drawn Zipf-like from the catalogue. Batches are
-    built before timing; ``warmup`` steps first (first-touch of the moments), then ``steps`` timed ones.
+    the default config (tied head, song bias, variance MLP, batch 512, 4096 log-uniform negatives; or the
+    full softmax over every song with ``full_softmax``, dense tables). Pairs like data=prefix: 1..50 seeds
+    (uniform), seeds and targets drawn Zipf-like from the catalogue. Batches are built (and moved to
+    ``device``) before timing; ``warmup`` steps first (first-touch of the moments), then ``steps`` timed ones.
+    Each step's loss is read back, which waits for a GPU to finish, so the times cover whole steps.
     """
     import numpy as np
     import torch
@@ -119,18 +122,20 @@ def full_scale_step(sparse: bool, steps: int, warmup: int, threads: int) -> dict
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    config = MeanVarConfig(full_softmax_max=0, sparse=sparse, threads=threads)
     n = FULL_MPD_TRACKS
+    sparse = sparse and not full_softmax
+    config = MeanVarConfig(full_softmax_max=n if full_softmax else 0, sparse=sparse, threads=threads,
+                           batch_size=batch_size or MeanVarConfig().batch_size)
     t0 = time.perf_counter()
     net = MeanVarNet(config, n, track_album=rng.integers(0, FULL_MPD_ALBUMS, n),
                      track_artist=rng.integers(0, FULL_MPD_ARTISTS, n), n_albums=FULL_MPD_ALBUMS,
-                     n_artists=FULL_MPD_ARTISTS).set_sparse(sparse)
+                     n_artists=FULL_MPD_ARTISTS).set_sparse(sparse).to(device)
     net.train()
     optimizer = make_optimizer(net, config, sparse=sparse)
     order = rng.permutation(n)
     counts = np.zeros(n)
     counts[order] = 1e6 / np.arange(1, n + 1)                       # popularity for the negative sampler
-    sampler = LogUniformSampler(counts, "cpu", seed=0)
+    sampler = None if full_softmax else LogUniformSampler(counts, device, seed=0)
     build_s = time.perf_counter() - t0
     b = config.batch_size
     batches = []
@@ -138,8 +143,11 @@ def full_scale_step(sparse: bool, steps: int, warmup: int, threads: int) -> dict
         seeds = rng.integers(1, config.max_seeds + 1, b)
         tokens = _zipf_ids(rng, n, int(seeds.sum()), order)
         segments = np.repeat(np.arange(b), seeds)
-        batches.append(tuple(torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64))
+        batches.append(tuple(torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64)).to(device)
                              for a in (tokens, segments, seeds, _zipf_ids(rng, n, b, order))))
+    cuda = torch.device(device).type == "cuda"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
     times, losses = [], []
     for i, batch in enumerate(batches):
         t = time.perf_counter()
@@ -151,6 +159,7 @@ def full_scale_step(sparse: bool, steps: int, warmup: int, threads: int) -> dict
     return {"ms_step": 1000 * float(np.median(times)), "ms_step_mean": 1000 * float(times.mean()),
             "ms_step_min": 1000 * float(times.min()), "ms_step_max": 1000 * float(times.max()),
             "samples_per_s": b / float(np.median(times)), "steps": steps, "peak_mb": _peak_mb(), "params": params,
+            "peak_gpu_gb": torch.cuda.max_memory_allocated() / 2**30 if cuda else 0.0,
             "build_s": build_s, "tokens_per_batch": float(np.mean([len(x[0]) for x in batches])),
             "loss_first": losses[0], "loss_last": losses[-1]}
 
