@@ -13,7 +13,8 @@ each) once, then runs each method in its own subprocess, so wall time and peak m
     to Parquet; (b') the same with vectorised ids (``pd.factorize``), a stronger baseline than the seed.
     Both run on the same slices as (a) unless ``--naive-slices`` says fewer (they hold every row in memory,
     ~80 MB per slice);
-(c) floor: read the bytes and ``orjson.loads`` them, nothing else, on one core.
+(c) floor: read the bytes and ``orjson.loads`` them, nothing else, on one core; (c') the same with the
+    typed msgspec decoding segue's workers use (why segue depends on msgspec).
 
 Peak memory is the largest sum of RSS over the method's process tree (main process plus its workers),
 sampled every 20 ms with psutil; ``max proc`` is the largest single process (getrusage). All methods run in
@@ -91,6 +92,18 @@ def run_floor(files: list[Path], out: Path, workers: int) -> dict:
     return {"playlists": n_playlists}
 
 
+def run_typed_decode(files: list[Path], out: Path, workers: int) -> dict:
+    """The decoding step of segue's workers alone: bytes into msgspec's typed structs, on one core."""
+    from segue.data.mpd import _DOCUMENT_DECODER
+
+    n_playlists = 0
+    for path in files:
+        doc = _DOCUMENT_DECODER.decode(path.read_bytes())
+        n_playlists += len(doc.playlists)
+        del doc
+    return {"playlists": n_playlists}
+
+
 def run_segue(files: list[Path], out: Path, workers: int) -> dict:
     from segue.data.ingest import ingest
 
@@ -145,7 +158,8 @@ def run_naive_factorize(files: list[Path], out: Path, workers: int) -> dict:
     return _write_naive(df, out)
 
 
-METHODS = {"floor": run_floor, "segue": run_segue, "naive": run_naive, "naive_factorize": run_naive_factorize}
+METHODS = {"floor": run_floor, "typed": run_typed_decode, "segue": run_segue, "naive": run_naive,
+           "naive_factorize": run_naive_factorize}
 
 
 def child_main(method: str, files_json: str, out: str, workers: int) -> None:
@@ -238,6 +252,7 @@ def main() -> None:
         for path in files:  # warm the page cache so no method pays for the first read
             path.read_bytes()
         runs = [("(c) floor: orjson.loads, 1 core", "floor", files),
+                ("(c') typed decode (msgspec), 1 core", "typed", files),
                 (f"(a) segue ingest, {args.workers} workers", "segue", files),
                 (f"(a) segue ingest, {args.workers} workers", "segue", files[: args.small])]
         naive_slices = args.slices if args.naive_slices is None else args.naive_slices
@@ -278,6 +293,10 @@ def report(results: dict, args) -> None:
               f"playlists/s (target >= 5x), {cpu:.1f}x less CPU per playlist; peak memory "
               f"{seg['peak_tree_rss_mb']:.0f} MB at {big} slices vs {naive['peak_tree_rss_mb']:.0f} MB at "
               f"{naive['slices']} slices (naive grows ~linearly with slices)")
+    typed = results.get(("typed", big))
+    if typed:
+        print(f"typed decode (c') / orjson.loads (c): {typed[1]['seconds'] / floor['seconds']:.2f} of the time, "
+              f"{1000 * typed[1]['seconds'] / big:.0f} vs {1000 * floor['seconds'] / big:.0f} ms per slice")
     print(f"time a / c (floor):      {seg['seconds'] / floor['seconds']:.2f} wall (target <= 2); "
           f"{seg['cpu_seconds'] / floor['cpu_seconds']:.2f} in CPU seconds, so with {args.workers} idle cores "
           f"the wall ratio would be about {seg['cpu_seconds'] / args.workers / floor['cpu_seconds']:.2f}")
