@@ -147,6 +147,11 @@ def csr_keep(indptr: np.ndarray, values: np.ndarray, keep: np.ndarray) -> tuple[
     return out, values[keep]
 
 
+def csr_slice(indptr: np.ndarray, values: np.ndarray, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``start:stop`` of the CSR (``indptr``, ``values``) as a CSR of their own (indptr rebased to 0)."""
+    return indptr[start : stop + 1] - indptr[start], values[indptr[start] : indptr[stop]]
+
+
 def store_manifest(counts: dict, tracks: pa.Table, *, skipped: list | None = None,
                    warnings: dict | None = None) -> dict:
     """The manifest fields every store has; callers add their own (sources, split info, ...)."""

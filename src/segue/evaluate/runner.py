@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from segue.data.split import Split, load_split
-from segue.data.store import Store, csr_keep
+from segue.data.store import Store, csr_keep, csr_slice
 from segue.errors import InputError
 from segue.evaluate.challenge import (
     SUBMISSION_TRACKS,
@@ -85,8 +85,7 @@ def recommend_challenge(model, store: Store, challenge: ChallengeSet, k: int = S
     with progress_task(description, n, progress) as advance:
         for start in range(0, n, BATCH_PLAYLISTS):
             stop = min(n, start + BATCH_PLAYLISTS)
-            sub_ptr = indptr[start : stop + 1] - indptr[start]
-            sub_idx = indices[indptr[start] : indptr[stop]]
+            sub_ptr, sub_idx = csr_slice(indptr, indices, start, stop)
             ids, _ = model.recommend((sub_ptr, sub_idx), k=k, titles=challenge.names[start:stop])
             recs[start:stop] = ids
             advance(stop - start)

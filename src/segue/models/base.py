@@ -26,7 +26,7 @@ import scipy.sparse as sp
 
 from segue import __version__
 from segue.config import config_from_dict
-from segue.data.store import Store
+from segue.data.store import Store, csr_slice
 from segue.errors import InputError, ModelError, NotFoundError
 from segue.io import atomic_dir, read_json, write_json
 
@@ -193,8 +193,7 @@ class Recommender:
         step = self.batch_rows()
         for start in range(0, n, step):
             stop = min(n, start + step)
-            sub_ptr = indptr[start : stop + 1] - indptr[start]
-            sub_idx = indices[indptr[start] : indptr[stop]]
+            sub_ptr, sub_idx = csr_slice(indptr, indices, start, stop)
             sub_titles = titles[start:stop] if titles is not None else None
             block = self._score_with_fallback(sub_ptr, sub_idx, sub_titles)
             if exclude_seeds and len(sub_idx):
