@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from conftest import genre_playlists, seeds_of_genre
-from model_suite import FAST_OVERRIDES, ModelSuite, popularity_order
+from model_suite import FAST_OVERRIDES, SMALL_FIT_BLOCKS, ModelSuite, popularity_order
 from typer.testing import CliRunner
 
 from segue.config import apply_overrides, config_from_dict
@@ -18,6 +18,7 @@ from segue.data.store import build_store
 from segue.errors import InputError, ModelError
 from segue.models._common import sparse_top_n, track_popularity
 from segue.models.base import FALLBACK_DIR, MODEL_MODULES, get_model_class, load_model
+from segue.models.cooccur import item_blocks
 from segue.models.title import distinct_titles
 
 for _name in MODEL_MODULES:
@@ -211,3 +212,9 @@ def test_track_popularity_counts_playlists_or_entries(tmp_path):
     np.testing.assert_array_equal(track_popularity(store, "entries"), entries)
     np.testing.assert_array_equal(track_popularity(store, "playlists"), in_playlists)
     assert (entries != in_playlists).any()
+
+
+def test_small_block_nnz_really_trains_cooccur_in_blocks(cli_store):
+    x = cli_store.csr(binary=True)
+    estimate = x.T.tocsr() @ np.diff(x.indptr).astype(np.float64)
+    assert len(item_blocks(estimate, SMALL_FIT_BLOCKS["cooccur"]["block_nnz"])) > 10

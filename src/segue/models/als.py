@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from segue.config import setting
-from segue.data.store import Store
+from segue.data.store import Store, csr_slice
 from segue.models._common import blend_titles, load_npz, save_npz, scale_rows, seed_rows, track_popularity
 from segue.models.base import FallbackConfig, Recommender, register
 from segue.progress import progress_task
@@ -111,19 +111,19 @@ class ALS(Recommender):
         chunk = max(1, min(FOLD_IN_FLOATS // (int(lengths.max()) * f), FOLD_IN_FLOATS // (f * f)))
         for start in range(0, b, chunk):
             stop = min(b, start + chunk)
-            out[start:stop] = self._solve_chunk(indptr[start : stop + 1], indices, conf)
+            sub_ptr, sub_idx = csr_slice(indptr, indices, start, stop)
+            out[start:stop] = self._solve_chunk(sub_ptr, sub_idx, csr_slice(indptr, conf, start, stop)[1])
         return out
 
     def _solve_chunk(self, indptr: np.ndarray, indices: np.ndarray, conf: np.ndarray) -> np.ndarray:
         lengths = np.diff(indptr)
         c, f, width = len(lengths), self.item_factors.shape[1], max(1, int(lengths.max()))
-        lo, hi = indptr[0], indptr[-1]
         rows = seed_rows(indptr)
-        cols = np.arange(hi - lo) - (indptr[:-1] - lo)[rows]
+        cols = np.arange(len(indices)) - indptr[:-1][rows]
         seed_factors = np.zeros((c, width, f))  # (c, L, f), zero-padded
-        seed_factors[rows, cols] = self.item_factors[indices[lo:hi]]
+        seed_factors[rows, cols] = self.item_factors[indices]
         weight = np.zeros((c, width))  # (c, L) confidences
-        weight[rows, cols] = conf[lo:hi]
+        weight[rows, cols] = conf
         a = self._yty[None] + np.matmul(seed_factors.transpose(0, 2, 1) * (weight - (weight > 0))[:, None, :],
                                         seed_factors)  # (c, f, f)
         rhs = np.matmul(seed_factors.transpose(0, 2, 1), weight[..., None])  # (c, f, 1)
