@@ -388,6 +388,8 @@ def load_model(directory: str | os.PathLike, store: Store | None = None) -> Reco
     ref = info.get("fallback")
     if ref:
         model.fallback, model._fallback_ref = _find_fallback(directory, ref)
+        if model._fallback_ref is not None:  # where the shared fallback was found this time
+            model.config = dataclasses.replace(model.config, fallback=model._fallback_ref["absolute"])
         if (model.fallback.store_info or {}).get("fingerprint") != (model.store_info or {}).get("fingerprint"):
             raise damaged(directory, FALLBACK_DIR, "its title model was trained on another track vocabulary")
     return model
