@@ -156,19 +156,24 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     kk = min(k, n)
     if kk < n:
         part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
-        kth = np.take_along_axis(scores, part, axis=1).min(axis=1)  # (b,) the k-th best score
-        at_kth = scores == kth[:, None]
-        inside = (np.take_along_axis(scores, part, axis=1) == kth[:, None]).sum(axis=1)
+        part_scores = np.take_along_axis(scores, part, axis=1)
+        kth = part_scores.min(axis=1, keepdims=True)  # (b, 1) the k-th best score
+        at_kth = scores == kth
         # rows whose k-th score is tied with entries left outside: refill with the lowest ids among the ties
-        redo = np.flatnonzero((at_kth.sum(axis=1) > inside) & np.isfinite(kth))
-        if len(redo):
-            slots = kk - (scores[redo] > kth[redo, None]).sum(axis=1)
-            take = (scores[redo] > kth[redo, None]) | (at_kth[redo] & (np.cumsum(at_kth[redo], axis=1)
-                                                                         <= slots[:, None]))
-            part[redo] = np.nonzero(take)[1].reshape(len(redo), kk)
+        redo = np.flatnonzero((at_kth.sum(axis=1) > (part_scores == kth).sum(axis=1)) & np.isfinite(kth[:, 0]))
+        if len(redo):  # keep the entries above the k-th score, fill the rest with the first tied ids
+            above = part_scores[redo] > kth[redo]  # (r, kk); every entry above the k-th is in the partition
+            tie_row, tie_id = np.nonzero(at_kth[redo])  # row-major: ids ascending within each row
+            counts = np.bincount(tie_row, minlength=len(redo))
+            rank = np.arange(len(tie_row)) - np.repeat(np.cumsum(counts) - counts, counts)
+            first = rank < (kk - above.sum(axis=1))[tie_row]
+            rows = np.concatenate([np.nonzero(above)[0], tie_row[first]])
+            ids = np.concatenate([part[redo][above], tie_id[first]])
+            part[redo] = ids[np.argsort(rows, kind="stable")].reshape(len(redo), kk)
+            part_scores[redo] = np.take_along_axis(scores[redo], part[redo], axis=1)
     else:
         part = np.broadcast_to(np.arange(n), (b, n))
-    part_scores = np.take_along_axis(scores, part, axis=1)
+        part_scores = scores
     order = np.lexsort((part, -part_scores), axis=1)
     ids = np.take_along_axis(part, order, axis=1).astype(np.int32)
     top = np.take_along_axis(part_scores, order, axis=1).astype(np.float32)
@@ -337,7 +342,7 @@ class Recommender:
         return model
 
 
-def damaged(directory, file: str, reason) -> ModelError:
+def damaged_model(directory, file: str, reason) -> ModelError:
     return ModelError(f"model {directory} is damaged ({file}: {reason}); retrain it with `segue train`.")
 
 
@@ -349,14 +354,14 @@ def read_model_config(directory: str | os.PathLike) -> dict:
     try:
         info = read_json(path)
     except (OSError, ValueError) as exc:  # orjson.JSONDecodeError is a ValueError
-        raise damaged(directory, CONFIG_FILE, exc) from exc
+        raise damaged_model(directory, CONFIG_FILE, exc) from exc
     if not isinstance(info, dict):
-        raise damaged(directory, CONFIG_FILE, "not a JSON object")
+        raise damaged_model(directory, CONFIG_FILE, "not a JSON object")
     for key, kind in (("model", str), ("n_tracks", int), ("config", dict)):
         if key not in info:
-            raise damaged(directory, CONFIG_FILE, f"no {key!r}")
+            raise damaged_model(directory, CONFIG_FILE, f"no {key!r}")
         if not isinstance(info[key], kind) or isinstance(info[key], bool):
-            raise damaged(directory, CONFIG_FILE, f"{key!r} is {info[key]!r}")
+            raise damaged_model(directory, CONFIG_FILE, f"{key!r} is {info[key]!r}")
     return info
 
 
@@ -367,11 +372,11 @@ def load_model(directory: str | os.PathLike, store: Store | None = None) -> Reco
     try:
         cls = get_model_class(info["model"])
     except NotFoundError as exc:
-        raise damaged(directory, CONFIG_FILE, exc) from exc
+        raise damaged_model(directory, CONFIG_FILE, exc) from exc
     try:
         config = config_from_dict(cls.Config, info["config"])
     except (InputError, TypeError) as exc:
-        raise damaged(directory, CONFIG_FILE, exc) from exc
+        raise damaged_model(directory, CONFIG_FILE, exc) from exc
     model = cls(config)
     model.n_tracks = info["n_tracks"]
     model.store_info = info.get("store")
@@ -384,14 +389,14 @@ def load_model(directory: str | os.PathLike, store: Store | None = None) -> Reco
     except SegueError:
         raise
     except Exception as exc:  # truncated or corrupt files fail in many ways (BadZipFile, EOFError, ...)
-        raise damaged(directory, ", ".join(cls.array_files), exc) from exc
+        raise damaged_model(directory, ", ".join(cls.array_files), exc) from exc
     ref = info.get("fallback")
     if ref:
         model.fallback, model._fallback_ref = _find_fallback(directory, ref)
         if model._fallback_ref is not None:  # where the shared fallback was found this time
             model.config = dataclasses.replace(model.config, fallback=model._fallback_ref["absolute"])
         if (model.fallback.store_info or {}).get("fingerprint") != (model.store_info or {}).get("fingerprint"):
-            raise damaged(directory, FALLBACK_DIR, "its title model was trained on another track vocabulary")
+            raise damaged_model(directory, FALLBACK_DIR, "its title model was trained on another track vocabulary")
     return model
 
 
@@ -400,7 +405,7 @@ def _find_fallback(directory: Path, ref) -> tuple[Recommender, dict | None]:
     if ref is True or (isinstance(ref, dict) and ref.get("kind") == "embedded"):
         return _load_fallback(directory / FALLBACK_DIR), None
     if not isinstance(ref, dict) or ref.get("kind") != "shared":
-        raise damaged(directory, CONFIG_FILE, f"unknown fallback {ref!r}")
+        raise damaged_model(directory, CONFIG_FILE, f"unknown fallback {ref!r}")
     candidates = [directory / str(ref.get("path", "")), Path(str(ref.get("absolute", "")))]
     for candidate in candidates:
         if (candidate / CONFIG_FILE).is_file() and read_model_config(candidate).get("model_id") == ref.get("model_id"):
