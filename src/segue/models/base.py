@@ -150,30 +150,26 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     where they straddle the k-th place, so a row's result never depends on the rest of the block.
     """
     b, n = scores.shape
-    nan = np.isnan(scores)
-    if nan.any():
-        scores = np.where(nan, np.float32(-np.inf), scores)
     kk = min(k, n)
     if kk < n:
-        part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
-        part_scores = np.take_along_axis(scores, part, axis=1)
-        kth = part_scores.min(axis=1, keepdims=True)  # (b, 1) the k-th best score
-        at_kth = scores == kth
-        # rows whose k-th score is tied with entries left outside: refill with the lowest ids among the ties
-        redo = np.flatnonzero((at_kth.sum(axis=1) > (part_scores == kth).sum(axis=1)) & np.isfinite(kth[:, 0]))
-        if len(redo):  # keep the entries above the k-th score, fill the rest with the first tied ids
-            above = part_scores[redo] > kth[redo]  # (r, kk); every entry above the k-th is in the partition
-            tie_row, tie_id = np.nonzero(at_kth[redo])  # row-major: ids ascending within each row
+        # partitioned at k-1 and k: the k-th best score and the best one left out, to spot a tie at the cut
+        full = np.argpartition(-scores, (kk - 1, kk), axis=1)  # NaN sorts last: never in unless it must be
+        part = full[:, :kk]
+        kth, next_out = (np.take_along_axis(scores, full[:, i : i + 1], axis=1) for i in (kk - 1, kk))
+        redo = np.flatnonzero((next_out == kth)[:, 0] & np.isfinite(kth[:, 0]))
+        if len(redo):  # keep the entries above the k-th score, fill the rest with the lowest tied ids
+            above = np.take_along_axis(scores[redo], part[redo], axis=1) > kth[redo]  # all are in the partition
+            tie_row, tie_id = np.nonzero(scores[redo] == kth[redo])  # row-major: ids ascending in each row
             counts = np.bincount(tie_row, minlength=len(redo))
             rank = np.arange(len(tie_row)) - np.repeat(np.cumsum(counts) - counts, counts)
             first = rank < (kk - above.sum(axis=1))[tie_row]
             rows = np.concatenate([np.nonzero(above)[0], tie_row[first]])
             ids = np.concatenate([part[redo][above], tie_id[first]])
             part[redo] = ids[np.argsort(rows, kind="stable")].reshape(len(redo), kk)
-            part_scores[redo] = np.take_along_axis(scores[redo], part[redo], axis=1)
     else:
         part = np.broadcast_to(np.arange(n), (b, n))
-        part_scores = scores
+    part_scores = np.take_along_axis(scores, part, axis=1)
+    part_scores[np.isnan(part_scores)] = -np.inf
     order = np.lexsort((part, -part_scores), axis=1)
     ids = np.take_along_axis(part, order, axis=1).astype(np.int32)
     top = np.take_along_axis(part_scores, order, axis=1).astype(np.float32)
