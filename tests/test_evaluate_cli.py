@@ -47,7 +47,7 @@ def test_evaluate_prints_a_table_and_writes_json_and_report(workdir):
     data = read_json(out)
     assert set(data) == {"pop", "pop2"}
     overall = data["pop"]["overall"]
-    assert set(overall) == {"r_precision", "r_precision_artist", "ndcg", "ndcg_500", "clicks", "recall_500", "n"}
+    assert set(overall) == {"r_precision", "r_precision_artist", "ndcg", "ndcg_rules_page", "clicks", "recall_500", "n"}
     assert overall["n"] == 30 and 0 <= overall["r_precision"] <= 1
     assert set(data["pop"]["per_category"]) == {str(c) for c in range(1, 11)}
     for ext in (".json", ".md", ".png"):

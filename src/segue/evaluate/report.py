@@ -12,10 +12,13 @@ OVERALL_COLUMNS = (
     ("r_precision", "R-prec"),
     ("r_precision_artist", "R-prec+artist"),
     ("ndcg", "NDCG"),
-    ("ndcg_500", "NDCG@500"),
     ("clicks", "clicks"),
     ("recall_500", "recall@500"),
 )
+# Said under every table: which NDCG the column is (the rules page's variant is only in the JSON).
+NDCG_NOTE = ("NDCG is Spotify's challenge definition (the leaderboard's): DCG over the first 500 recommendations, "
+             "repeats dropped, divided by the ideal DCG of min(|G|, 500) hits; the rules page's variant "
+             "(normalised by the hits) is in the JSON as ndcg_rules_page.")
 
 
 def _fmt(value, digits: int = 4) -> str:
@@ -61,7 +64,7 @@ def rich_table(results: dict, title: str | None = None):
     from rich.table import Table
 
     header, rows = table_rows(results)
-    table = Table(title=title, show_lines=False)
+    table = Table(title=title, show_lines=False, caption=NDCG_NOTE, caption_justify="left")
     for i, name in enumerate(header):
         table.add_column(name, justify="left" if i == 0 else "right", no_wrap=True)
     for row in rows:
@@ -72,7 +75,7 @@ def rich_table(results: dict, title: str | None = None):
 def markdown(results: dict, title: str = "Evaluation") -> str:
     header, rows = table_rows(results)
     lines = [f"# {title}", "", "Overall metrics with ± half the 95% bootstrap confidence interval; "
-             "`R@c` is R-precision in challenge category c. Clicks: lower is better.", ""]
+             "`R@c` is R-precision in challenge category c. Clicks: lower is better.", "", NDCG_NOTE, ""]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
     lines.extend("| " + " | ".join(row) + " |" for row in rows)
