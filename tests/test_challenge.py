@@ -9,7 +9,8 @@ from segue.data.split import load_split, make_split
 from segue.data.store import build_store
 from segue.data.synth import generate_playlists
 from segue.errors import InputError
-from segue.evaluate.challenge import load_challenge, read_submission, verify_submission, write_submission
+from segue.data.challenge_set import load_challenge
+from segue.evaluate.submission import read_submission, verify_submission, write_submission
 from segue.evaluate.runner import evaluate_models, fill_to_k, make_submission, score_submission
 from segue.models.base import get_model_class
 

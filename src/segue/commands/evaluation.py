@@ -103,7 +103,8 @@ def verify_command(
     challenge: Annotated[Path, typer.Option("--challenge", help="challenge_set.json")],
 ) -> None:
     """Check a submission with every rule of the official checker; exit 1 when any fails."""
-    from segue.evaluate.challenge import load_challenge, verify_submission
+    from segue.data.challenge_set import load_challenge
+    from segue.evaluate.submission import verify_submission
 
     errors = verify_submission(submission, load_challenge(challenge, use_hints=False))
     if errors:

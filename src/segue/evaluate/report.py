@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from segue.evaluate.challenge import CATEGORY_NAMES
+from segue.data.challenge_set import CATEGORY_NAMES
 from segue.io import atomic_path, write_json
 
 OVERALL_COLUMNS = (

@@ -20,14 +20,9 @@ import pyarrow.compute as pc
 from segue.data.split import Split, load_split
 from segue.data.store import Store, csr_keep, csr_slice
 from segue.errors import InputError
-from segue.evaluate.challenge import (
-    SUBMISSION_TRACKS,
-    ChallengeSet,
-    load_answers,
-    load_challenge,
-    read_submission,
-)
+from segue.data.challenge_set import ChallengeSet, load_answers, load_challenge
 from segue.evaluate.metrics import Scores, compute_metrics, first_occurrence
+from segue.evaluate.submission import SUBMISSION_TRACKS, read_submission, write_submission
 from segue.progress import progress_task
 
 log = logging.getLogger(__name__)
@@ -151,17 +146,13 @@ def score_submission(submission: str | os.PathLike, answers: str | os.PathLike |
 
     Playlists scored are the challenge set's (or, without it, the answers' pids); a playlist missing
     from the submission scores as an empty list. Categories come from the challenge set (see
-    :mod:`segue.evaluate.challenge`); without one every playlist is category 0. The artist credit needs a
+    :mod:`segue.data.challenge_set`); without one every playlist is category 0. The artist credit needs a
     store (``store``) to know track artists; without it ``r_precision_artist`` is null.
     """
     parsed, _format_errors = read_submission(submission)
     answers = answers if isinstance(answers, dict) else load_answers(answers)
     if challenge is None:
-        pids = np.asarray(sorted(answers), dtype=np.int64)
-        challenge = ChallengeSet(pids=pids, names=[None] * len(pids), seed_indptr=np.zeros(len(pids) + 1, np.int64),
-                                 seed_uris=[], seed_pos=np.zeros(0, np.int64), num_samples=np.zeros(len(pids), np.int64),
-                                 num_holdouts=np.zeros(len(pids), np.int64), num_tracks=np.zeros(len(pids), np.int64),
-                                 categories=np.zeros(len(pids), np.int64))
+        challenge = ChallengeSet.from_pids(sorted(answers))
     elif not isinstance(challenge, ChallengeSet):
         challenge = load_challenge(challenge)
     if store is not None and not isinstance(store, Store):
@@ -256,7 +247,6 @@ def make_submission(model_dir: str | os.PathLike, challenge: str | os.PathLike |
     Each line holds ``k`` distinct tracks, none of them a seed; when the model returns fewer, the rest
     are the store's most popular remaining tracks. Returns a summary of what was written.
     """
-    from segue.evaluate.challenge import write_submission
     from segue.models.base import open_model_and_store
 
     model, model_store = open_model_and_store(model_dir, store)
