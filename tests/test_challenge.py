@@ -11,7 +11,8 @@ from segue.data.synth import generate_playlists
 from segue.errors import InputError
 from segue.data.challenge_set import load_challenge
 from segue.evaluate.submission import read_submission, verify_submission, write_submission
-from segue.evaluate.runner import evaluate_models, fill_to_k, make_submission, score_submission
+from segue.evaluate import runner
+from segue.evaluate.runner import evaluate_models, fill_to_k, make_submission, recommend_challenge, score_submission
 from segue.models.base import get_model_class
 
 
@@ -121,6 +122,19 @@ def test_score_submission_agrees_with_evaluate(setup):
     assert without_store["overall"]["r_precision_artist"] is None
     no_challenge = score_submission(submission, split.answers_path)
     assert list(no_challenge["per_category"]) == ["0"]
+
+
+@pytest.mark.parametrize("model_name", ["popular", "cooccur"])
+def test_playlist_batches_give_the_same_results_as_one_batch(setup, monkeypatch, model_name):
+    root, split, _ = setup
+    train = split.train_store()
+    model = get_model_class(model_name)().fit(train)
+    assert len(split.challenge) == 30
+    whole, _ = recommend_challenge(model, train, split.challenge, progress=False)
+    monkeypatch.setattr(runner, "BATCH_PLAYLISTS", 7)  # 30 playlists: batches of 7, 7, 7, 7, 2
+    batched, _ = recommend_challenge(model, train, split.challenge, progress=False)
+    assert np.array_equal(whole, batched)
+    assert (whole[:, 0] >= 0).all()
 
 
 def test_read_submission_reports_garbage_pid_lines(tmp_path):
