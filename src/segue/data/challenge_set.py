@@ -101,14 +101,33 @@ def infer_category(num_samples: int, titled: bool, positions: Sequence[int] | No
     return 0
 
 
+MAX_ID = 2**62  # pids and counts beyond this cannot be real (and would overflow int64 arrays)
+
+
 def _challenge_playlists(data, source: str) -> list[dict]:
     if not isinstance(data, dict) or not isinstance(data.get("playlists"), list):
         raise InputError(f"{source}: not a challenge set (expected an object with a 'playlists' list).")
+    if not data["playlists"]:
+        raise InputError(f"{source}: the challenge set has no playlists; nothing to recommend for or score. "
+                         "Use a challenge_set.json written by `segue split` or the official one.")
     return data["playlists"]
 
 
+def _whole_number(value, field: str, where: str, optional: bool = True) -> int | None:
+    """``value`` as an int in [0, MAX_ID], None when absent (and ``optional``); else a clear InputError."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
+        shown = repr(value) if not isinstance(value, (list, dict)) else type(value).__name__
+        raise InputError(f"{where}: field {field!r} should be a non-negative integer, got {shown[:60]}.")
+    return value
+
+
 def parse_challenge(data: dict, source: str = "<memory>", hints: dict[int, int] | None = None) -> ChallengeSet:
-    """Build a :class:`ChallengeSet` from the decoded JSON; ``hints`` maps pid -> category."""
+    """Build a :class:`ChallengeSet` from the decoded JSON; ``hints`` maps pid -> category.
+
+    Every field is checked: a wrong type, an out-of-range number or inconsistent counts raise an
+    :class:`InputError` naming the file, the playlist's position and the field."""
     playlists = _challenge_playlists(data, source)
     n = len(playlists)
     pids = np.zeros(n, dtype=np.int64)
@@ -121,39 +140,53 @@ def parse_challenge(data: dict, source: str = "<memory>", hints: dict[int, int] 
     seen: set[int] = set()
     for i, p in enumerate(playlists):
         where = f"{source}: playlists[{i}]"
-        if not isinstance(p, dict) or not isinstance(p.get("pid"), int):
+        if not isinstance(p, dict):
+            raise InputError(f"{where} is not an object; every challenge playlist is one.")
+        if p.get("pid") is None:
             raise InputError(f"{where} has no integer 'pid'; every challenge playlist needs one.")
-        pid = p["pid"]
+        pid = _whole_number(p["pid"], "pid", where, optional=False)
+        where = f"{where} (pid {pid})"
         if pid in seen:
             raise InputError(f"{where}: pid {pid} appears twice in the challenge set.")
         seen.add(pid)
         tracks = p.get("tracks", [])
         if not isinstance(tracks, list):
-            raise InputError(f"{where} (pid {pid}): 'tracks' should be a list.")
+            raise InputError(f"{where}: field 'tracks' should be a list.")
         row_pos = []
         for j, t in enumerate(tracks):
             if not isinstance(t, dict) or not isinstance(t.get("track_uri"), str):
-                raise InputError(f"{where} (pid {pid}): tracks[{j}] has no string 'track_uri'.")
+                raise InputError(f"{where}: tracks[{j}] has no string 'track_uri'.")
             uris.append(t["track_uri"])
-            row_pos.append(int(t["pos"]) if isinstance(t.get("pos"), int) else -1)
+            position = _whole_number(t.get("pos"), "pos", f"{where}: tracks[{j}]")
+            row_pos.append(-1 if position is None else position)
         pos.extend(row_pos)
         pids[i] = pid
         name = p.get("name")
-        names.append(name if isinstance(name, str) else None)
+        if name is not None and not isinstance(name, str):
+            raise InputError(f"{where}: field 'name' should be a string (or absent in untitled categories).")
+        names.append(name)
         lengths[i] = len(tracks)
-        samples = p.get("num_samples", len(tracks))
-        holdouts = p.get("num_holdouts", -1)
-        counts[i] = (samples, holdouts, p.get("num_tracks", samples + holdouts if holdouts >= 0 else -1))
+        samples = _whole_number(p.get("num_samples"), "num_samples", where)
+        holdouts = _whole_number(p.get("num_holdouts"), "num_holdouts", where)
+        total = _whole_number(p.get("num_tracks"), "num_tracks", where)
+        if samples is not None and samples != len(tracks):
+            raise InputError(f"{where}: num_samples is {samples} but the playlist has {len(tracks)} seed tracks.")
+        samples = len(tracks)
+        if holdouts is not None and total is not None and samples + holdouts != total:
+            raise InputError(f"{where}: num_samples + num_holdouts = {samples + holdouts}, but num_tracks is {total}.")
+        if total is None:
+            total = samples + holdouts if holdouts is not None else -1
+        counts[i] = (samples, -1 if holdouts is None else holdouts, total)
         if hints and pid in hints:
             categories[i] = hints[pid]
         else:
-            categories[i] = infer_category(len(tracks), names[-1] is not None, row_pos)
+            categories[i] = infer_category(len(tracks), name is not None, row_pos)
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=indptr[1:])
     return ChallengeSet(pids=pids, names=names, seed_indptr=indptr, seed_uris=uris,
                         seed_pos=np.asarray(pos, dtype=np.int64), num_samples=counts[:, 0],
                         num_holdouts=counts[:, 1], num_tracks=counts[:, 2], categories=categories,
-                        raw=data if isinstance(data, dict) else {})
+                        raw=data)
 
 
 def category_hints_beside(path: Path) -> dict[int, int] | None:
@@ -168,7 +201,10 @@ def category_hints_beside(path: Path) -> dict[int, int] | None:
     cats = info.get("categories_by_pid") if isinstance(info, dict) else None
     if not isinstance(cats, dict):
         return None
-    return {int(pid): int(cat) for pid, cat in cats.items()}
+    try:
+        return {int(pid): int(cat) for pid, cat in cats.items()}
+    except (TypeError, ValueError):  # not ours: infer the categories instead
+        return None
 
 
 def _read_json_file(path: Path, missing: str):
@@ -198,12 +234,16 @@ def load_answers(path: str | os.PathLike) -> dict[int, list[str]]:
     )
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected an object mapping pid to a list of track URIs.")
+    if not data:
+        raise InputError(f"{path}: the answers file is empty; use the answers.json `segue split` wrote.")
     out = {}
     for key, uris in data.items():
         try:
             pid = int(key)
         except ValueError:
-            raise InputError(f"{path}: key {key!r} is not a pid (an integer).") from None
+            pid = -1
+        if not 0 <= pid <= MAX_ID:
+            raise InputError(f"{path}: key {key[:40]!r} is not a pid (a non-negative integer).")
         if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
             raise InputError(f"{path}: pid {key}: expected a list of track URI strings.")
         out[pid] = uris

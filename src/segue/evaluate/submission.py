@@ -11,6 +11,7 @@ import gzip
 import io
 import os
 import re
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from segue.io import atomic_path
 TRACK_URI = re.compile(r"^spotify:track:[0-9A-Za-z]{22}$")
 SUBMISSION_TRACKS = 500
 CHALLENGE_TRACKS = ("main", "creative")
+PID = re.compile(r"^[0-9]{1,18}$")  # ASCII digits only, small enough for int64
 
 
 def _open_text(path: Path):
@@ -97,15 +99,13 @@ def read_submission(path: str | os.PathLike) -> tuple[Submission, list[str]]:
                     continue
                 if team is None and not pids:
                     errors.append(f"line {number}: the first non-comment line must be team_info, got {fields[0]!r}.")
-                try:
-                    pid = int(fields[0])
-                except ValueError:
-                    errors.append(f"line {number}: {fields[0][:40]!r} is not a pid (an integer).")
+                if not PID.match(fields[0]):
+                    errors.append(f"line {number}: {fields[0][:40]!r} is not a pid (a non-negative integer).")
                     continue
-                pids.append(pid)
+                pids.append(int(fields[0]))
                 rows.append(fields[1:])
                 lines.append(number)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
         raise InputError(f"{path}: cannot read the submission ({exc}).") from None
     if team is None:
         errors.insert(0, "line 1: no team_info line; the file must start with 'team_info,<team>,<track>,<email>'.")
@@ -115,7 +115,20 @@ def read_submission(path: str | os.PathLike) -> tuple[Submission, list[str]]:
 def verify_submission(path: str | os.PathLike, challenge: ChallengeSet, n_tracks: int = SUBMISSION_TRACKS,
                       max_errors: int = 1000) -> list[str]:
     """Every check of the official checker; returns the failures (empty when the file is valid)."""
-    submission, errors = read_submission(path)
+    _require_playlists(challenge)
+    return check_submission(*read_submission(path), challenge, n_tracks, max_errors)
+
+
+def _require_playlists(challenge: ChallengeSet) -> None:
+    if len(challenge) == 0:
+        raise InputError("the challenge set has no playlists; there is nothing a submission could be checked against.")
+
+
+def check_submission(submission: Submission, errors: list[str], challenge: ChallengeSet,
+                     n_tracks: int = SUBMISSION_TRACKS, max_errors: int = 1000) -> list[str]:
+    """:func:`verify_submission` on a parsed file: ``errors`` (its format errors) plus the checker's."""
+    _require_playlists(challenge)
+    errors = list(errors)
     row_of = challenge.row_of_pid()
     seen: dict[int, int] = {}
     for pid, uris, number in zip(submission.pids, submission.rows, submission.lines):
