@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from segue.data.mpd import normalize_title
-from segue.data.store import Store, csr_keep
+from segue.data.store import Store, csr_keep, map_track_ids
 from segue.errors import InputError, ModelError
 from segue.models.base import Recommender, load_model, read_model_config
 
@@ -88,22 +88,6 @@ def genre_songs(binary: sp.csr_matrix, genre_rows: np.ndarray, use_rows: np.ndar
     return {"labels": labels, "base_rate": base, "threshold": threshold}
 
 
-def vocab_map(source: Store, target: Store) -> np.ndarray | None:
-    """(source.n_tracks,) target ids of source's songs (-1 unknown); None when the vocabularies are equal."""
-    if source.fingerprint == target.fingerprint:
-        return None
-    return target.track_ids(source.track_uris)
-
-
-def map_ids(ids: np.ndarray, mapping: np.ndarray | None) -> np.ndarray:
-    if mapping is None:
-        return ids
-    out = np.full(ids.shape, -1, dtype=np.int32)
-    ok = ids >= 0
-    out[ok] = mapping[ids[ok]]
-    return out
-
-
 @dataclasses.dataclass
 class LoadedModel:
     label: str
@@ -127,21 +111,13 @@ def open_models(dirs: list[str | Path], store: Store) -> list[LoadedModel]:
     return loaded
 
 
-def csr_rows(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, first: int | None = None,
-             skip: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Sub-CSR of ``rows``, each cut to positions [skip, first) (first=None: to the end)."""
-    starts = indptr[rows] + skip
-    ends = indptr[rows + 1] if first is None else np.minimum(indptr[rows + 1], indptr[rows] + first)
-    lengths = np.maximum(ends - starts, 0)
+def head_and_tail(store: Store, rows: np.ndarray, at: int) -> tuple[tuple, tuple]:
+    """Songs before position ``at`` and from ``at`` on of the playlists at ``rows``, as two CSRs."""
+    lengths = np.diff(store.indptr)[rows]
     ptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    offsets = np.repeat(starts - ptr[:-1], lengths) + np.arange(ptr[-1])
-    return ptr, indices[offsets].astype(np.int32)
-
-
-def seeds_for(mapping_to_model: np.ndarray | None, ptr, idx):
-    """Map store seeds into a model's vocabulary, dropping songs it does not know."""
-    ids = map_ids(idx, mapping_to_model)
-    return csr_keep(ptr, ids, ids >= 0)
+    within = np.arange(ptr[-1]) - np.repeat(ptr[:-1], lengths)  # position inside its playlist
+    songs = store.indices[np.repeat(store.indptr[rows], lengths) + within]
+    return csr_keep(ptr, songs, within < at), csr_keep(ptr, songs, within >= at)
 
 
 def run_genres(model_dirs: list[str | Path], store: Store, keywords: list[str] | None = None,
@@ -158,8 +134,8 @@ def run_genres(model_dirs: list[str | Path], store: Store, keywords: list[str] |
         base_store = models[0].store
         popular = get_model_class("popular")().fit(base_store)
         models.append(LoadedModel("popular", popular, base_store))
-    to_model = {m.label: vocab_map(store, m.store) for m in models}
-    from_model = {m.label: vocab_map(m.store, store) for m in models}
+    to_model = {m.label: store.ids_in(m.store) for m in models}
+    from_model = {m.label: m.store.ids_in(store) for m in models}
 
     names = store.names
     lengths = np.diff(store.indptr)
@@ -196,14 +172,13 @@ def run_genres(model_dirs: list[str | Path], store: Store, keywords: list[str] |
         labels = genre_songs(binary, masks[group], use_rows, rule)
         is_genre = labels["labels"]
         entry.update(genre_songs=int(is_genre.sum()), base_rate=labels["base_rate"], threshold=labels["threshold"])
-        later_ptr, later_idx = csr_rows(store.indptr, store.indices, rows, skip=rule.seeds)
+        (seed_ptr, seed_idx), (_, later_idx) = head_and_tail(store, rows, rule.seeds)
         entry["playlist_share"] = float(is_genre[later_idx].mean()) if len(later_idx) else None
-        seed_ptr, seed_idx = csr_rows(store.indptr, store.indices, rows, first=rule.seeds)
         counts_by_model, shares = {}, {}
         for m in models:
-            ptr, idx = seeds_for(to_model[m.label], seed_ptr, seed_idx)
-            ids, _ = m.model.recommend((ptr, idx), k=rule.k)
-            ids = map_ids(ids, from_model[m.label])
+            known = map_track_ids(seed_idx, to_model[m.label])
+            ids, _ = m.model.recommend(csr_keep(seed_ptr, known, known >= 0), k=rule.k)
+            ids = map_track_ids(ids, from_model[m.label])
             hits = np.where(ids >= 0, is_genre[np.clip(ids, 0, None)], False)
             counts_by_model[m.label] = hits.sum(1)
             shares[m.label] = float(hits.sum() / (len(rows) * rule.k))
