@@ -23,15 +23,10 @@ FORCE_HELP = "Go on (with a loud warning) when the model was not trained on the 
 
 
 def _print_table(results: dict, title: str) -> None:
-    """One comparison table, never squeezed below the width its cells need."""
-    from segue.evaluate.report import rich_table, table_rows
+    """One comparison table, never squeezed below the width its cells need; says which NDCG it shows."""
+    from segue.evaluate.report import NDCG_NOTE, print_wide, table_rows
 
-    header, rows = table_rows(results)
-    needed = sum(max(len(r[i]) for r in [header, *rows]) + 3 for i in range(len(header))) + 1
-    from rich.console import Console
-
-    wide = Console(file=console.file, width=max(console.width, needed), force_terminal=console.is_terminal)
-    wide.print(rich_table(results, title=title))
+    print_wide(console, *table_rows(results), title=title, caption=NDCG_NOTE)
 
 
 @command("split")

@@ -11,8 +11,19 @@ from rich.table import Table
 from segue.commands._app import command, console
 from segue.data.store import Store
 from segue.errors import InputError, ModelError
-from segue.evaluate.genre import GenreRule, check_model_dirs, open_models, parse_keywords, report_markdown, run_genres
+from segue.evaluate.genre import (
+    GenreRule,
+    check_model_dirs,
+    open_models,
+    parse_keywords,
+    report_markdown,
+    run_genres,
+)
+from segue.evaluate.genre import footer_lines as genre_footer_lines
+from segue.evaluate.genre import plot_png as genre_plot_png
+from segue.evaluate.genre import table_rows as genre_table_rows
 from segue.evaluate.show import LATER, SAME_ARTIST, SHOW_SEEDS, TARGET, find_playlist, show_playlist
+from segue.evaluate.report import print_wide
 from segue.io import atomic_path, write_json
 
 MATCH_LABELS = {TARGET: f"[bold green]HIT (songs {SHOW_SEEDS + 1}–30)[/bold green]",
@@ -79,44 +90,41 @@ def genres_command(
                                             "fitted on the fly when none is given)."),
     store_path: Path = typer.Option(..., "--store", help="Store whose genre-titled playlists are evaluated "
                                     "(e.g. the full store of a split; held-out playlists are preferred)."),
-    report: Optional[Path] = typer.Option(None, "--report", help="Write OUT.json and OUT.md."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write OUT.json, OUT.md and OUT.png."),
     keywords: Optional[str] = typer.Option(None, "--keywords", help="Comma-separated keyword groups, "
                                            "alternatives with '|' (default: country,rap|hip hop,christmas,"
                                            "rock,worship,workout,chill)."),
     max_playlists: int = typer.Option(200, "--max-playlists", help="Evaluated playlists per genre."),
-    min_lift: float = typer.Option(5.0, "--min-lift", help="Genre song rule: lift over the base rate."),
-    min_support: int = typer.Option(5, "--min-support", help="Genre song rule: playlists holding the song."),
+    level: str = typer.Option("artist", "--level", help="What is labelled: artist or album (songs inherit the "
+                              "label; works on sparse real playlists), or song (needs a big store)."),
+    min_lift: float = typer.Option(3.0, "--min-lift", help="Label rule: the share's lower bound must reach this "
+                                   "times the base rate."),
+    min_support: Optional[int] = typer.Option(None, "--min-support", help="Label rule: playlists holding the "
+                                              "artist/album/song (default: 2 to 5 by store size)."),
 ) -> None:
     """The write-up's validation: share of genre songs in the top 15 for genre-titled playlists, per model."""
     check_model_dirs(model_dirs)
-    if max_playlists <= 0 or min_lift <= 0 or min_support <= 0:
-        raise InputError("--max-playlists, --min-lift and --min-support must be positive.")
-    rule = GenreRule(min_lift=min_lift, min_support=min_support, max_playlists=max_playlists)
+    if max_playlists <= 0:
+        raise InputError(f"--max-playlists must be positive (got {max_playlists}).")
+    rule = GenreRule(level=level, min_lift=min_lift, min_support=min_support, max_playlists=max_playlists)
     result = run_genres(model_dirs, Store.open(store_path), parse_keywords(keywords), rule)
     models = result["models"]
-    table = Table(title=f"Genre songs among the top {rule.k} (first {rule.seeds} songs as seeds, no title)")
-    for column in ("genre", "playlists", "genre songs", "playlists' own", *models):
-        table.add_column(column, justify="left" if column == "genre" else "right")
-    for group, e in result["genres"].items():
-        if "recommended_share" not in e:
-            table.add_row(group, "0", "–", "–", *["–"] * len(models))
-            continue
-        own = "–" if e["playlist_share"] is None else f"{e['playlist_share']:.1%}"
-        table.add_row(group, str(e["evaluated"]), str(e["genre_songs"]), own,
-                      *[f"{e['recommended_share'][m]:.1%}" for m in models])
-    console.print(table)
+    print_wide(console, *genre_table_rows(result), title=f"Genre songs among the top {rule.k} (first {rule.seeds} "
+               "songs as seeds, no title; ± half the 95% CI, in points)")
+    for line in genre_footer_lines(result):
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
     examples = Table(title=f"Example playlists: genre songs in the top {rule.k}")
     for column in ("genre", "pid", "title", *models):
         examples.add_column(column, justify="left" if column in ("genre", "title") else "right")
-    for group, rows in result["examples"].items():
-        for ex in rows:
+    for group, playlists in result["examples"].items():
+        for ex in playlists:
             examples.add_row(group, str(ex["pid"]), ex["title"] or "",
                              *[str(ex["genre_songs_in_top"][m]) for m in models])
     console.print(examples)
-    console.print(f"rule: {result['rule']}")
     if report is not None:
-        json_path, md_path = Path(f"{report}.json"), Path(f"{report}.md")
+        json_path, md_path, png_path = (Path(f"{report}{ext}") for ext in (".json", ".md", ".png"))
         write_json(json_path, result)
         with atomic_path(md_path) as tmp:
             tmp.write_text(report_markdown(result), encoding="utf-8")
-        console.print(f"wrote {json_path} and {md_path}")
+        genre_plot_png(result, png_path)
+        console.print(f"wrote {json_path}, {md_path} and {png_path}")

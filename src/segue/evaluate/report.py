@@ -60,16 +60,26 @@ def table_rows(results: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def rich_table(results: dict, title: str | None = None):
+def rich_table(header: list[str], rows: list[list[str]], title: str | None = None, caption: str | None = None):
+    """A rich table: first column left-aligned, the figures right-aligned, cells never wrapped."""
     from rich.table import Table
 
-    header, rows = table_rows(results)
-    table = Table(title=title, show_lines=False, caption=NDCG_NOTE, caption_justify="left")
+    table = Table(title=title, show_lines=False, caption=caption, caption_justify="left")
     for i, name in enumerate(header):
         table.add_column(name, justify="left" if i == 0 else "right", no_wrap=True)
     for row in rows:
         table.add_row(*row)
     return table
+
+
+def print_wide(console, header: list[str], rows: list[list[str]], title: str | None = None,
+               caption: str | None = None) -> None:
+    """Print the table on ``console``, never squeezed below the width its cells need."""
+    from rich.console import Console
+
+    needed = sum(max(len(r[i]) for r in [header, *rows]) + 3 for i in range(len(header))) + 1
+    wide = Console(file=console.file, width=max(console.width, needed), force_terminal=console.is_terminal)
+    wide.print(rich_table(header, rows, title, caption))
 
 
 def markdown(results: dict, title: str = "Evaluation") -> str:
