@@ -118,7 +118,7 @@ def test_on_sparse_playlists_artist_labels_give_ordered_non_zero_figures(tmp_pat
     from segue.data.synth import generate_playlists
     from segue.models.base import get_model_class
 
-    store = build_store(generate_playlists(1500, seed=3, tracks_approx=250_000), tmp_path / "sparse")
+    store = build_store(generate_playlists(1000, seed=3, tracks_approx=150_000), tmp_path / "sparse")
     occurrences = np.asarray(store.csr(binary=True).sum(0)).ravel()
     assert (occurrences <= 3).mean() > 0.8
     get_model_class("cooccur")().fit(store).save(tmp_path / "cooccur")
