@@ -17,11 +17,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from segue.data.split import Split, load_split
+from segue.data.challenge_set import ChallengeSet, load_answers, load_challenge
+from segue.data.split import SPLIT_FILE, TRAIN_DIR, Split, load_split
 from segue.data.store import MANIFEST_FILE, Store, csr_keep, csr_slice
 from segue.errors import InputError
-from segue.data.challenge_set import ChallengeSet, load_answers, load_challenge
-from segue.data.split import SPLIT_FILE, TRAIN_DIR
 from segue.evaluate.metrics import Scores, compute_metrics, first_occurrence
 from segue.evaluate.submission import SUBMISSION_TRACKS, check_submission, read_submission, write_submission
 from segue.progress import progress_task
