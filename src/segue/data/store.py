@@ -152,6 +152,16 @@ def csr_slice(indptr: np.ndarray, values: np.ndarray, start: int, stop: int) -> 
     return indptr[start : stop + 1] - indptr[start], values[indptr[start] : indptr[stop]]
 
 
+def map_track_ids(ids: np.ndarray, mapping: np.ndarray | None) -> np.ndarray:
+    """Track ids through a :meth:`Store.ids_in` mapping (None: unchanged); -1 (padding) stays -1."""
+    if mapping is None:
+        return ids
+    out = np.full(ids.shape, -1, dtype=np.int32)
+    known = ids >= 0
+    out[known] = mapping[ids[known]]
+    return out
+
+
 def store_manifest(counts: dict, tracks: pa.Table, *, skipped: list | None = None,
                    warnings: dict | None = None) -> dict:
     """The manifest fields every store has; callers add their own (sources, split info, ...)."""
@@ -471,6 +481,13 @@ class Store:
         """int32 ids for ``uris``; unknown URIs map to ``missing``."""
         index = self._track_index
         return np.fromiter((index.get(u, missing) for u in uris), dtype=np.int32)
+
+    def ids_in(self, other: "Store") -> np.ndarray | None:
+        """(n_tracks,) int32 ids of this store's tracks in ``other`` (-1 where unknown), matched by URI;
+        None when both have the same vocabulary (the ids already agree). Apply with :func:`map_track_ids`."""
+        if self.fingerprint == other.fingerprint:
+            return None
+        return other.track_ids(self.track_uris)
 
     def track_info(self, ids: Sequence[int] | np.ndarray) -> list[dict]:
         """Display metadata (uri, name, artist, album, ids) for track ids; -1 gives None."""
