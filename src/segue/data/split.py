@@ -222,7 +222,7 @@ def write_train_store(store: Store, train_rows: np.ndarray, out: Path, extra: di
     n_albums = int(albums.max(initial=-1)) + 1
     counts = {"playlists": int(len(train_rows)), "entries": int(len(entries)), "tracks": int(n_tracks),
               "artists": n_artists, "albums": n_albums}
-    manifest = store_manifest(counts, tracks)
+    manifest = store_manifest(counts, tracks, out)
     manifest["sources"] = [{"path": str(store.path), "fingerprint": store.fingerprint, "kind": "store"}]
     manifest.update(extra)
     write_json(out / MANIFEST_FILE, manifest)
