@@ -356,10 +356,10 @@ def test_skip_invalid_skips_records_and_keeps_the_rest(case, synth_playlists, tm
     assert "skipped:" in result.stderr and _squash(bad_name) in _squash(result.stderr)
     if case in WHOLE_FILE_CASES:
         assert store.n_playlists == 50
-        assert _squash("skipped 0 playlists and 1 files") in _squash(result.stdout)
+        assert _squash("skipped 0 playlists and 1 file;") in _squash(result.stdout)
     else:
         assert store.n_playlists == 99
-        assert _squash("skipped 1 playlists and 0 files") in _squash(result.stdout)
+        assert _squash("skipped 1 playlist and 0 files") in _squash(result.stdout)
         assert skipped[0]["pid"] is not None
     assert store.manifest["counts"]["playlists"] == store.n_playlists
 

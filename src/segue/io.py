@@ -84,15 +84,19 @@ def _inside(path: Path, other: Path) -> bool:
 
 
 @contextlib.contextmanager
-def claim_output(path: str | os.PathLike, kind: OutputKind, *, inputs: Iterable[str | os.PathLike] = (),
-                 force: bool = False, flag: str = "--out") -> Iterator[Path]:
+def claim_output(path: str | os.PathLike | None, kind: OutputKind, *, inputs: Iterable[str | os.PathLike] = (),
+                 force: bool = False, flag: str = "--out") -> Iterator[Path | None]:
     """Check that ``path`` may be written as ``kind`` and hold a lock on it while the caller writes.
 
     Before any work: refuses an output that is one of ``inputs``, inside one, or holds one; refuses to
     replace anything that is not ``kind`` (unless ``force``, never for an input); checks the folder it goes
     in can be written; takes an exclusive lock file beside it (``.NAME.lock``), so a second writer fails at
     once naming the first. On an interrupt the exception says which outputs were left unchanged.
+    ``path`` None (an optional output not asked for) claims nothing.
     """
+    if path is None:
+        yield None
+        return
     path = Path(path).absolute()
     resolved = path.resolve()
     for item in inputs:
@@ -111,6 +115,17 @@ def claim_output(path: str | os.PathLike, kind: OutputKind, *, inputs: Iterable[
         except Interrupted as exc:
             exc.outputs.append(path)
             raise
+
+
+@contextlib.contextmanager
+def claim_outputs(claims: Iterable[tuple[str | os.PathLike | None, str]], kind: OutputKind, *,
+                  inputs: Iterable[str | os.PathLike] = ()) -> Iterator[None]:
+    """:func:`claim_output` for several ``(path or None, flag)`` outputs of one command at once."""
+    inputs = list(inputs)
+    with contextlib.ExitStack() as stack:
+        for path, flag in claims:
+            stack.enter_context(claim_output(path, kind, inputs=inputs, flag=flag))
+        yield
 
 
 def _check_replaceable(path: Path, kind: OutputKind, force: bool, flag: str) -> None:

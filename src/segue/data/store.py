@@ -30,11 +30,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from segue import __version__
-from segue.data.mpd import ParsedPlaylists, parse_playlists
+from segue.data.mpd import ParsedPlaylists, parse_playlists, skip_reason
 from segue.errors import InputError, NotFoundError, StoreError
-from segue.io import atomic_dir, read_json, write_json
+from segue.io import STORE_OUTPUT, atomic_dir, read_json, write_json
 
-FORMAT = "segue-store"
+FORMAT = STORE_OUTPUT.value  # manifest.json's "format": the marker `segue ingest --out` replaces
 FORMAT_VERSION = 1
 TRACKS_FILE = "tracks.parquet"
 PLAYLISTS_FILE = "playlists.parquet"
@@ -211,18 +211,29 @@ class StoreBuilder:
         for key, value in parsed.warnings.items():
             self.warnings[key] = self.warnings.get(key, 0) + value
         keep = self._drop_duplicate_pids(parsed)
-        n_before = len(self.tracks)
-        global_ids = self.tracks.ids(parsed.column("track_uri"), unique=True)  # distinct within a slice
-        new = np.flatnonzero(global_ids >= n_before)
-        if len(new):
-            self._add_track_metadata(parsed, new)
-        entries = global_ids[parsed.entries()] if len(parsed.entry_track) else np.zeros(0, np.int32)
+        local = parsed.entries()
         offsets = parsed.offsets()
+        rows = None  # slice-local track rows still used, when playlists were dropped
         if keep is not None:
             lengths = np.diff(offsets)
-            entries = entries[np.repeat(keep, lengths)]
+            local = local[np.repeat(keep, lengths)]
             offsets = np.zeros(int(keep.sum()) + 1, dtype=np.int64)
             np.cumsum(lengths[keep], out=offsets[1:])
+            # only the tracks of the kept playlists, in their order of first appearance (no count-0 tracks)
+            used, first = np.unique(local, return_index=True)
+            rows = used[np.argsort(first, kind="stable")]
+            renumber = np.zeros(len(parsed.track_uri), dtype=np.int32)
+            renumber[rows] = np.arange(len(rows), dtype=np.int32)
+            local = renumber[local]
+        uris = parsed.column("track_uri")
+        if rows is not None:
+            uris = list(map(uris.__getitem__, rows.tolist()))
+        n_before = len(self.tracks)
+        global_ids = self.tracks.ids(uris, unique=True)  # distinct within a slice
+        new = np.flatnonzero(global_ids >= n_before)
+        if len(new):
+            self._add_track_metadata(parsed, new if rows is None else rows[new])
+        entries = global_ids[local] if len(local) else np.zeros(0, np.int32)
         if len(self._counts) < len(self.tracks):
             # grow geometrically: a bincount over all tracks per slice would cost O(tracks) each time
             grown = np.zeros(max(len(self.tracks), 2 * len(self._counts)), np.int64)
@@ -259,11 +270,12 @@ class StoreBuilder:
             if keep is None:
                 keep = np.ones(parsed.n_playlists, dtype=bool)
             keep[i] = False
-            self.skipped.append({"file": parsed.source, "position": None, "pid": pid, "reason": message})
+            self.skipped.append({"file": parsed.source, "position": None, "pid": pid, "reason": skip_reason(message)})
         return keep
 
     def _add_track_metadata(self, parsed: ParsedPlaylists, new: np.ndarray) -> None:
-        everything = len(new) == len(parsed.track_uri)  # e.g. the first slice: no need to copy columns
+        # e.g. the first slice: every row in order, no need to copy columns
+        everything = len(new) == len(parsed.track_uri) and bool(np.all(np.diff(new) == 1))
         cols = {}
         for name in ("track_uri", *TRACK_META_COLUMNS):
             kind = TRACKS_SCHEMA.field(name).type
