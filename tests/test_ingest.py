@@ -448,3 +448,79 @@ def test_a_byte_order_mark_is_ignored_and_the_hash_covers_the_file(synth_playlis
     store = ingest([path], tmp_path / "store", workers=0)
     assert_store_equals(store, synth_playlists[:5])
     assert store.manifest["sources"][0]["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_skipped_duplicate_pids_leave_no_phantom_tracks(synth_playlists, tmp_path):
+    first, second = synth_playlists[:10], copy.deepcopy(synth_playlists[10:20])
+    # a playlist repeating pid 3 brings tracks found nowhere else; after it, a kept one shares a track
+    only_here = [{"track_uri": f"spotify:track:phantom{i}", "track_name": "ghost"} for i in range(3)]
+    second[0] = {"pid": 3, "name": "copy", "tracks": [*only_here, second[1]["tracks"][0]]}
+    store = ingest([write_slice(tmp_path / "a", first), write_slice(tmp_path / "b", second, 10)],
+                   tmp_path / "store", skip_invalid=True, workers=0)
+    assert not set(store.track_uris) & {t["track_uri"] for t in only_here}
+    assert store.track_count.min() >= 1  # every track of the vocabulary occurs in a playlist
+    expected = ingest([write_slice(tmp_path / "c", first + second[1:])], tmp_path / "expected", workers=0)
+    assert store.track_uris == expected.track_uris
+    assert np.array_equal(store.indices, expected.indices) and np.array_equal(store.indptr, expected.indptr)
+    assert store.track_count.tolist() == expected.track_count.tolist()
+    reason = store.manifest["skipped"][0]["reason"]
+    assert "duplicate pid 3" in reason and "--skip-invalid" not in reason
+
+
+@pytest.mark.parametrize("field, value", [("pid", 2**63), ("num_followers", 2**63), ("modified_at", -(2**63) - 1)])
+def test_integers_beyond_int64_are_input_errors(field, value, synth_playlists, tmp_path):
+    synth_playlists[4][field] = value
+    with pytest.raises(InputError, match=f"position 4.*'{field}'.*64-bit"):
+        ingest([write_slice(tmp_path, synth_playlists[:10])], tmp_path / "store")
+    synth_playlists[4][field] = 5 if field != "pid" else 4
+    synth_playlists[6]["tracks"][1]["duration_ms"] = 2**64 - 1
+    with pytest.raises(InputError, match=r"position 6.*tracks\[1\]\.duration_ms"):
+        ingest([write_slice(tmp_path, synth_playlists[:10])], tmp_path / "store")
+
+
+def test_bare_list_and_wrong_pos_values_are_warnings(synth_playlists, tmp_path, cli):
+    listed = tmp_path / "list.json"
+    listed.write_text(json.dumps(synth_playlists[:5]))
+    shuffled = copy.deepcopy(synth_playlists[5:10])
+    shuffled[1]["tracks"][0]["pos"] = 7
+    shuffled[3]["tracks"][2]["pos"] = "2"
+    result = cli("ingest", listed, write_slice(tmp_path / "s", shuffled, 5), "--out", tmp_path / "store",
+                 "--no-progress", "--workers", "0")
+    assert result.exit_code == 0, result.output
+    warnings = Store.open(tmp_path / "store").manifest["warnings"]
+    assert warnings == {"top_level_list": 1, "pos_mismatch": 2}
+    assert _squash("1 file holding a bare JSON list") in _squash(result.stderr)
+    assert _squash("2 playlists whose tracks' pos fields") in _squash(result.stderr)
+
+
+def test_invalid_utf8_names_the_byte_offset(synth_playlists, tmp_path):
+    data = json.dumps(slice_doc(synth_playlists[:5]), indent=2).encode()
+    offset = data.index(b'"name"', 1000) + 9
+    path = tmp_path / "mpd.slice.0-4.json"
+    path.write_bytes(data[:offset] + b"\xff\xfe" + data[offset:])
+    line = data.count(b"\n", 0, offset) + 1
+    with pytest.raises(InputError, match=rf"not valid UTF-8 at byte {offset:,} \(line {line}\)"):
+        ingest([path], tmp_path / "store")
+
+
+def test_skip_invalid_prints_each_skip_once_without_advising_the_flag(synth_playlists, tmp_path, cli):
+    synth_playlists[3]["pid"] = "x"
+    (tmp_path / "mpd").mkdir()
+    (tmp_path / "mpd" / "mpd.slice.9-9.json").write_text("{oops")
+    write_slice(tmp_path / "mpd", synth_playlists[:9])
+    result = cli("ingest", tmp_path / "mpd", "--out", tmp_path / "store", "--skip-invalid", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("skipped:") == 2
+    assert "--skip-invalid" not in result.stderr
+
+
+def test_stores_follow_the_umask(synth_playlists, tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        store = ingest([write_slice(tmp_path, synth_playlists[:5])], tmp_path / "store")
+    finally:
+        os.umask(old)
+    assert oct(store.path.stat().st_mode & 0o777) == oct(0o755)
+    assert {oct(p.stat().st_mode & 0o777) for p in store.path.iterdir()} == {oct(0o644)}

@@ -103,8 +103,8 @@ def claim_output(path: str | os.PathLike | None, kind: OutputKind, *, inputs: It
         source = Path(item).resolve()
         if _inside(resolved, source) or (kind.directory and _inside(source, resolved)):
             relation = "is" if resolved == source else "is inside" if _inside(resolved, source) else "holds"
-            raise OutputError(f"{flag} {path} {relation} the input {item}; writing there would destroy it. "
-                              f"Choose another {flag}.")
+            raise OutputError(f"{flag} {path} {relation} the input {Path(item).absolute()}; writing there "
+                              f"would destroy it. Choose another {flag}.")
     _check_replaceable(path, kind, force, flag)
     parent = _writable_parent(path)
     with _output_lock(path, parent):

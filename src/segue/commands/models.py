@@ -90,7 +90,7 @@ def train_command(
     seconds = time.perf_counter() - started
     console.print(
         f"trained {what} in {seconds:.1f}s, peak memory {human_bytes(peak_memory_bytes())}, "
-        f"model {human_bytes(directory_size(out))} at {out}"
+        f"model {human_bytes(directory_size(out))} at {out}", soft_wrap=True
     )
 
 
