@@ -54,44 +54,6 @@ def edge_playlists(first_pid: int = 1000) -> list[dict]:
     ]
 
 
-def assert_store_equals(store: Store, playlists: list[dict]) -> None:
-    """Every playlist, in order, with its metadata, tracks (order and repeats) and first-seen track metadata."""
-    assert store.n_playlists == len(playlists)
-    assert store.pids.tolist() == [p["pid"] for p in playlists]
-    meta = store.playlist_meta.to_pylist()
-    for row, playlist in zip(meta, playlists):
-        assert row["name"] == playlist.get("name")
-        assert row["description"] == playlist.get("description")
-        collaborative = playlist.get("collaborative")
-        assert row["collaborative"] == (None if collaborative is None else collaborative == "true")
-        for field in ("modified_at", "num_followers", "num_edits"):
-            assert row[field] == playlist.get(field)
-    uris = np.array(store.track_uris, dtype=object)
-    first_seen: dict[str, dict] = {}
-    for row, playlist in enumerate(playlists):
-        got = uris[store.playlist_tracks(row)].tolist()
-        assert got == [t["track_uri"] for t in playlist["tracks"]]
-        for t in playlist["tracks"]:
-            first_seen.setdefault(t["track_uri"], t)
-    assert store.n_tracks == len(first_seen)
-    assert list(first_seen) == store.track_uris  # ids in order of first appearance
-    tracks = store.tracks.to_pylist()
-    artist_of, album_of = {}, {}
-    for info, (uri, t) in zip(tracks, first_seen.items()):
-        for field in ("track_name", "artist_uri", "artist_name", "album_uri", "album_name", "duration_ms"):
-            assert info[field] == t.get(field), (uri, field)
-        if t.get("artist_uri"):
-            assert artist_of.setdefault(t["artist_uri"], info["artist_id"]) == info["artist_id"]
-        else:
-            assert info["artist_id"] == -1
-        if t.get("album_uri"):
-            assert album_of.setdefault(t["album_uri"], info["album_id"]) == info["album_id"]
-    assert store.n_artists == len(artist_of) and store.n_albums == len(album_of)
-    assert sorted(artist_of.values()) == list(range(len(artist_of)))
-    counts = np.bincount(store.indices, minlength=store.n_tracks)
-    assert np.array_equal(counts, store.track_count)
-
-
 @pytest.fixture
 def dataset(synth_playlists, tmp_path):
     """Synthetic playlists plus the hand-made edge cases, written as three slices."""
@@ -104,7 +66,7 @@ def dataset(synth_playlists, tmp_path):
 
 
 @pytest.mark.parametrize("workers", [0, 2])
-def test_round_trip_is_exact(dataset, tmp_path, workers):
+def test_round_trip_is_exact(dataset, tmp_path, workers, assert_store_equals):
     folder, playlists = dataset
     store = ingest([folder], tmp_path / "store", workers=workers)
     assert_store_equals(store, playlists)
@@ -210,7 +172,7 @@ def test_slices_are_ordered_by_start_index_not_lexically(synth_playlists, tmp_pa
     assert sorted(["b10", "b9", "a"], key=natural_key) == ["a", "b9", "b10"]
 
 
-def test_stripped_playlist_with_only_pid_and_track_uris(tmp_path):
+def test_stripped_playlist_with_only_pid_and_track_uris(tmp_path, assert_store_equals):
     playlists = [{"pid": 7, "tracks": [{"track_uri": "spotify:track:a"}, {"track_uri": "spotify:track:b"},
                                        {"track_uri": "spotify:track:a"}]},
                  {"pid": 3, "tracks": [{"track_uri": "spotify:track:b"}]}]
@@ -221,7 +183,7 @@ def test_stripped_playlist_with_only_pid_and_track_uris(tmp_path):
     assert store.names == [None, None] and store.n_artists == 0
 
 
-def test_challenge_set_ingests_seed_tracks_without_count_warnings(synth_playlists, tmp_path, cli):
+def test_challenge_set_ingests_seed_tracks_without_count_warnings(synth_playlists, tmp_path, cli, assert_store_equals):
     challenge = []
     for i, playlist in enumerate(synth_playlists[:30]):
         seeds = playlist["tracks"][: i % 6]
@@ -251,7 +213,7 @@ def test_count_mismatch_is_a_warning_with_a_count(synth_playlists, tmp_path, cli
     assert Store.open(tmp_path / "store").manifest["warnings"] == {"num_tracks_mismatch": 2}
 
 
-def test_zip_layout_reads_members_in_slice_order(dataset, tmp_path):
+def test_zip_layout_reads_members_in_slice_order(dataset, tmp_path, assert_store_equals):
     folder, playlists = dataset
     archive = tmp_path / "spotify_million_playlist_dataset.zip"
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
@@ -441,7 +403,7 @@ def test_lone_surrogate_escapes_are_kept_as_replacement_characters(synth_playlis
     assert store.manifest["warnings"] == {"lone_surrogates_replaced": 2}
 
 
-def test_a_byte_order_mark_is_ignored_and_the_hash_covers_the_file(synth_playlists, tmp_path):
+def test_a_byte_order_mark_is_ignored_and_the_hash_covers_the_file(synth_playlists, tmp_path, assert_store_equals):
     path = tmp_path / "mpd.slice.0-4.json"
     data = b"\xef\xbb\xbf" + json.dumps(slice_doc(synth_playlists[:5]), indent=4).encode()
     path.write_bytes(data)
