@@ -75,7 +75,7 @@ def command(*args, **kwargs):
             except OSError as exc:
                 where = f"{exc.filename}: " if exc.filename else ""
                 raise fail(f"{where}{exc.strerror or exc}") from None
-            except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            except (typer.Exit, typer.Abort, click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
                 raise
             except Exception as exc:  # noqa: BLE001  (the one place that catches everything)
                 if _debug["on"]:

@@ -23,7 +23,7 @@ from segue.evaluate.genre import (
     run_genres,
     vocab_map,
 )
-from segue.io import atomic_path, write_json
+from segue.io import FILE_OUTPUT, atomic_path, claim_outputs, write_json
 
 SHOW_SEEDS = 20      # the write-up feeds songs 1-20 ...
 SHOW_TARGETS = 10    # ... and its ten training sets target songs 21-30
@@ -153,7 +153,9 @@ def genres_command(
     if max_playlists <= 0 or min_lift <= 0 or min_support <= 0:
         raise InputError("--max-playlists, --min-lift and --min-support must be positive.")
     rule = GenreRule(min_lift=min_lift, min_support=min_support, max_playlists=max_playlists)
-    result = run_genres(model_dirs, Store.open(store_path), parse_keywords(keywords), rule)
+    report_files = [(Path(f"{report}.{ext}"), "--report") for ext in ("json", "md")] if report else []
+    with claim_outputs(report_files, FILE_OUTPUT, inputs=[store_path, *model_dirs]):  # checked before the work
+        result = run_genres(model_dirs, Store.open(store_path), parse_keywords(keywords), rule)
     models = result["models"]
     table = Table(title=f"Genre songs among the top {rule.k} (first {rule.seeds} songs as seeds, no title)")
     for column in ("genre", "playlists", "genre songs", "playlists' own", *models):
