@@ -243,3 +243,17 @@ def test_each_writer_replaces_its_own_earlier_output(workspace, cli):
             result = cli(*args)
             assert result.exit_code == 0, (kind, result.output)
         assert not [p.name for p in workspace.iterdir() if p.name.startswith(".")]  # no lock, temp or backup
+
+
+def test_an_interrupt_names_the_outputs_left_unchanged(workspace, cli, monkeypatch):
+    import segue.models.popular as popular
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    before = _snapshot(workspace / "model")
+    monkeypatch.setattr(popular.Popular, "_fit", interrupted)
+    result = cli("train", "popular", "--store", workspace / "split" / "train", "--out", workspace / "model")
+    assert result.exit_code == 130
+    assert result.stderr.strip() == f"interrupted; {workspace / 'model'} unchanged"
+    assert _snapshot(workspace / "model") == before

@@ -37,8 +37,9 @@ class OutputError(SegueError):
     """An output that must not or cannot be written: not this command's kind, an input, locked, unwritable."""
 
 
-class Interrupted(BaseException):
-    """SIGINT or SIGTERM arrived; like KeyboardInterrupt, ``except Exception`` does not catch it.
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived (a KeyboardInterrupt, so ``except Exception`` does not catch it and code that
+    handles Ctrl-C handles both).
 
     ``outputs`` lists the outputs that were being written and are left as they were.
     """

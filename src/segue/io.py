@@ -110,11 +110,11 @@ def claim_output(path: str | os.PathLike | None, kind: OutputKind, *, inputs: It
     with _output_lock(path, parent):
         try:
             yield path
-        except KeyboardInterrupt:
-            raise Interrupted(signal.SIGINT, [path]) from None
         except Interrupted as exc:
             exc.outputs.append(path)
             raise
+        except KeyboardInterrupt:
+            raise Interrupted(signal.SIGINT, [path]) from None
 
 
 @contextlib.contextmanager

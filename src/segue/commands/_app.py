@@ -68,10 +68,10 @@ def command(*args, **kwargs):
                 return fn(*a, **kw)
             except (SegueError, IndexError) as exc:
                 raise fail(str(exc)) from None
-            except KeyboardInterrupt:
-                raise _interrupted(Interrupted(signal.SIGINT)) from None
             except Interrupted as exc:
                 raise _interrupted(exc) from None
+            except KeyboardInterrupt:
+                raise _interrupted(Interrupted(signal.SIGINT)) from None
             except OSError as exc:
                 where = f"{exc.filename}: " if exc.filename else ""
                 raise fail(f"{where}{exc.strerror or exc}") from None
