@@ -84,3 +84,29 @@ def test_an_unexpected_exception_is_an_internal_error_with_the_traceback_only_un
                                      "for the traceback).")
     result = cli("--debug", "stats", store)
     assert result.exit_code == 1 and "Traceback" in result.stderr and "RuntimeError: boom" in result.stderr
+
+
+def test_seeds_without_a_pid_is_an_error(damaged, cli):
+    result = cli("recommend", damaged / "model", "--track", "spotify:track:x", "--seeds", "3")
+    assert result.exit_code == 1 and result.stderr.startswith("error: --seeds takes the first tracks of a --pid")
+
+
+def test_sizes_are_labelled_in_the_binary_units_they_are_measured_in():
+    from segue.commands.models import human_bytes
+
+    assert [human_bytes(n) for n in (512, 1536, 5 * 2**20, 3 * 2**30)] == ["512 B", "1.5 KiB", "5.0 MiB", "3.0 GiB"]
+
+
+def test_every_setting_the_readme_shows_is_a_real_setting():
+    import re
+    from pathlib import Path
+
+    from segue.config import apply_overrides
+    from segue.models.base import get_model_class
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    uses = re.findall(r"segue train (\w+)[^\n]*?((?:--set \S+\s*)+)", readme)
+    assert uses, "the README shows no --set"
+    for model, settings in uses:
+        cls = get_model_class(model)
+        apply_overrides(cls.Config(), re.findall(r"--set (\S+)", settings))  # raises on an unknown setting

@@ -109,6 +109,8 @@ def recommend_command(
         raise InputError("pass seed tracks with --track or a playlist with --pid, not both.")
     if not tracks and pid is None and title is None:
         raise InputError("pass seed tracks with --track, a playlist with --pid, or at least a --title.")
+    if seeds is not None and pid is None:
+        raise InputError("--seeds takes the first tracks of a --pid playlist; pass --pid, or seed tracks with --track.")
     if seeds is not None and seeds < 0:
         raise InputError(f"--seeds must not be negative (got {seeds}).")
     model, store = open_model_and_store(model_dir, store_path)
