@@ -110,3 +110,20 @@ def test_every_setting_the_readme_shows_is_a_real_setting():
     for model, settings in uses:
         cls = get_model_class(model)
         apply_overrides(cls.Config(), re.findall(r"--set (\S+)", settings))  # raises on an unknown setting
+
+
+def test_an_os_error_names_the_file_and_the_reason(damaged, cli, monkeypatch):
+    import errno
+    import os
+
+    import segue.data.store as store_module
+
+    unreadable = damaged / "split" / "train" / "manifest.json"
+
+    def denied(path):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+
+    monkeypatch.setattr(store_module, "read_json", denied)
+    result = cli("stats", damaged / "split" / "train")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.strip() == f"error: {unreadable}: Permission denied"
