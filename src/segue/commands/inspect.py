@@ -24,7 +24,7 @@ from segue.evaluate.genre import plot_png as genre_plot_png
 from segue.evaluate.genre import table_rows as genre_table_rows
 from segue.evaluate.show import LATER, SAME_ARTIST, SHOW_SEEDS, TARGET, find_playlist, show_playlist
 from segue.evaluate.report import print_wide
-from segue.io import atomic_path, write_json
+from segue.io import FILE_OUTPUT, atomic_path, claim_outputs, write_json
 
 MATCH_LABELS = {TARGET: f"[bold green]HIT (songs {SHOW_SEEDS + 1}–30)[/bold green]",
                 LATER: "[green]hit (later in playlist)[/green]", SAME_ARTIST: "[cyan]same artist[/cyan]"}
@@ -107,24 +107,26 @@ def genres_command(
     if max_playlists <= 0:
         raise InputError(f"--max-playlists must be positive (got {max_playlists}).")
     rule = GenreRule(level=level, min_lift=min_lift, min_support=min_support, max_playlists=max_playlists)
-    result = run_genres(model_dirs, Store.open(store_path), parse_keywords(keywords), rule)
-    models = result["models"]
-    print_wide(console, *genre_table_rows(result), title=f"Genre songs among the top {rule.k} (first {rule.seeds} "
-               "songs as seeds, no title; ± half the 95% CI, in points)")
-    for line in genre_footer_lines(result):
-        console.print(line, soft_wrap=True, markup=False, highlight=False)
-    examples = Table(title=f"Example playlists: genre songs in the top {rule.k}")
-    for column in ("genre", "pid", "title", *models):
-        examples.add_column(column, justify="left" if column in ("genre", "title") else "right")
-    for group, playlists in result["examples"].items():
-        for ex in playlists:
-            examples.add_row(group, str(ex["pid"]), ex["title"] or "",
-                             *[str(ex["genre_songs_in_top"][m]) for m in models])
-    console.print(examples)
-    if report is not None:
-        json_path, md_path, png_path = (Path(f"{report}{ext}") for ext in (".json", ".md", ".png"))
-        write_json(json_path, result)
-        with atomic_path(md_path) as tmp:
-            tmp.write_text(report_markdown(result), encoding="utf-8")
-        genre_plot_png(result, png_path)
-        console.print(f"wrote {json_path}, {md_path} and {png_path}")
+    report_files = [(Path(f"{report}.{ext}"), "--report") for ext in ("json", "md", "png")] if report else []
+    with claim_outputs(report_files, FILE_OUTPUT, inputs=[store_path, *model_dirs]):  # checked before the work
+        result = run_genres(model_dirs, Store.open(store_path), parse_keywords(keywords), rule)
+        models = result["models"]
+        print_wide(console, *genre_table_rows(result), title=f"Genre songs among the top {rule.k} (first {rule.seeds} "
+                   "songs as seeds, no title; ± half the 95% CI, in points)")
+        for line in genre_footer_lines(result):
+            console.print(line, soft_wrap=True, markup=False, highlight=False)
+        examples = Table(title=f"Example playlists: genre songs in the top {rule.k}")
+        for column in ("genre", "pid", "title", *models):
+            examples.add_column(column, justify="left" if column in ("genre", "title") else "right")
+        for group, playlists in result["examples"].items():
+            for ex in playlists:
+                examples.add_row(group, str(ex["pid"]), ex["title"] or "",
+                                 *[str(ex["genre_songs_in_top"][m]) for m in models])
+        console.print(examples)
+        if report is not None:
+            json_path, md_path, png_path = (Path(f"{report}{ext}") for ext in (".json", ".md", ".png"))
+            write_json(json_path, result)
+            with atomic_path(md_path) as tmp:
+                tmp.write_text(report_markdown(result), encoding="utf-8")
+            genre_plot_png(result, png_path)
+            console.print(f"wrote {json_path}, {md_path} and {png_path}")

@@ -125,12 +125,17 @@ def plot_png(results: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(results: dict, out: str | os.PathLike, title: str = "Evaluation") -> list[Path]:
-    """Write ``OUT.json``, ``OUT.md`` and ``OUT.png`` (each atomically); returns the paths."""
+def report_paths(out: str | os.PathLike) -> list[Path]:
+    """``OUT.json``, ``OUT.md`` and ``OUT.png`` (an extension of these given on ``out`` is dropped)."""
     base = Path(out)
     if base.suffix in (".json", ".md", ".png"):
         base = base.with_suffix("")
-    paths = [base.with_name(base.name + ext) for ext in (".json", ".md", ".png")]
+    return [base.with_name(base.name + ext) for ext in (".json", ".md", ".png")]
+
+
+def write_report(results: dict, out: str | os.PathLike, title: str = "Evaluation") -> list[Path]:
+    """Write ``OUT.json``, ``OUT.md`` and ``OUT.png`` (each atomically); returns the paths."""
+    paths = report_paths(out)
     write_json(paths[0], to_json(results))
     with atomic_path(paths[1]) as tmp:
         tmp.write_text(markdown(results, title), encoding="utf-8")
