@@ -190,8 +190,3 @@ def test_a_model_trained_on_the_full_store_is_refused_unless_forced(workdir, tmp
     forced = runner.invoke(app, ["submit", str(leaky), "--challenge", challenge, "--out", str(tmp_path / "s.csv"),
                                  "--no-progress", "--force"])
     assert forced.exit_code == 0 and "warning:" in forced.output and (tmp_path / "s.csv").exists()
-
-
-def test_recommend_seeds_without_pid_is_an_error(workdir):
-    result = runner.invoke(app, ["recommend", str(workdir / "pop"), "--title", "x", "--seeds", "5"])
-    assert result.exit_code == 1 and "--seeds only applies with --pid" in result.output
