@@ -271,7 +271,7 @@ def _mutated(kind, choice, value):
     return data, text.encode("utf-8", errors="surrogatepass")
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(_mutations())
 def test_fuzzed_challenge_sets_parse_correctly_or_fail_cleanly(tmp_path, mutation):
     data, raw = _mutated(*mutation)
@@ -298,7 +298,7 @@ def _submission_lines():
     return ["team_info,team a,main,a@b.c", "10," + ",".join(uris[:3]), "11," + ",".join(uris[3:])]
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(_mutations(), st.booleans())
 def test_fuzzed_submissions_are_read_or_fail_cleanly(tmp_path, mutation, gzipped):
     kind, choice, value = mutation

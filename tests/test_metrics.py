@@ -202,7 +202,7 @@ def check_against_published(truths: list[list[int]], rec_lists: list[list[int]])
         assert m["recall_500"][i] == pytest.approx(published_recall(truth, r), abs=1e-12), where
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(st.lists(st.integers(0, 30), min_size=1, max_size=40),  # G, repeats allowed
                           st.lists(st.integers(0, 30), max_size=40)),  # R: repeats, short or empty lists
                 min_size=1, max_size=6))
