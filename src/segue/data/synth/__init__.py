@@ -36,11 +36,14 @@ The default catalogue size grows like the real MPD (2.26 distinct tracks per pla
 from segue.data.synth.catalogue import MIN_TRACKS, SyntheticCatalog, catalog_for, default_tracks
 from segue.data.synth.genres import GENRES
 from segue.data.synth.names import GENERIC_TITLES
+from segue.data.synth.profiles import DEFAULT_PROFILE, PROFILES
 from segue.data.synth.writer import SLICE_SIZE, SynthSummary, generate_playlists, slice_name, synthesize, write_slices
 
 __all__ = [
     "GENERIC_TITLES",
     "GENRES",
+    "DEFAULT_PROFILE",
+    "PROFILES",
     "MIN_TRACKS",
     "SLICE_SIZE",
     "SynthSummary",

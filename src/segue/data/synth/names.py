@@ -2,9 +2,58 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from segue.data.synth.genres import GENRE_TABLE, GENRES, N_GENRES, flavour_table, split_words
+
+_ALPHABET = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: a bijective scramble of 64-bit integers (wraps modulo 2**64 by design)."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+class IdDraws:
+    """Random numbers keyed by ids: the same id gets the same draws whichever other ids are asked with.
+
+    Stands in for :class:`numpy.random.Generator` (``random``, ``integers``) in the name makers, so the names of
+    a catalogue too large to name up front can be made for just the songs a block of playlists uses, and always
+    come out the same. Draw number ``k`` of an id depends only on ``(seed, stream, id, k)``.
+    """
+
+    def __init__(self, seed: int, stream: int, ids: np.ndarray):
+        key = _mix(np.array([seed * 0x10001 + stream], dtype=np.uint64))
+        self._base = _mix(np.asarray(ids, dtype=np.uint64) ^ key)
+        self._calls = 0
+
+    def _bits(self, size) -> np.ndarray:
+        n, width = (size, None) if np.isscalar(size) else size
+        if n != len(self._base):
+            raise ValueError(f"IdDraws gives one row per id ({len(self._base)}), not {n}")
+        self._calls += 1
+        cols = _mix(np.arange(width or 1, dtype=np.uint64) + np.uint64(self._calls << 16))
+        bits = _mix(self._base[:, None] + cols[None, :])
+        return bits[:, 0] if width is None else bits
+
+    def random(self, size) -> np.ndarray:
+        return (self._bits(size) >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+    def integers(self, low: int, high: int, size, dtype=np.int64) -> np.ndarray:
+        return (low + (self._bits(size) % np.uint64(high - low)).astype(np.int64)).astype(dtype)
+
+
+def spotify_uris(rng, kind: str, n: int) -> list[str]:
+    """``spotify:<kind>:`` plus 22 base-62 characters per item."""
+    codes = _ALPHABET[rng.integers(0, 62, size=(n, 22), dtype=np.uint8)]
+    ids = codes.view("S22").ravel().astype("U22").tolist()
+    prefix = f"spotify:{kind}:"
+    return [prefix + s for s in ids]
 
 
 GENERIC_TITLES = split_words(
@@ -156,8 +205,9 @@ def artist_names_for(rng: np.random.Generator, genres: np.ndarray) -> list[str]:
 
 
 
-def track_names_for(rng: np.random.Generator, genres: np.ndarray, artists: np.ndarray, artist_names: list[str],
-                 genre_artists: list[np.ndarray]) -> list[str]:
+def track_names_for(rng, genres: np.ndarray, artists: np.ndarray, name_artists: Callable[[np.ndarray], list[str]],
+                    genre_artists: list[np.ndarray]) -> list[str]:
+    """Song names in the genres' styles; some rap/pop/dance songs credit another artist of their genre ("feat.")."""
     n = len(genres)
     flav_words, flav_off = flavour_table()
     flen = np.diff(flav_off)
@@ -168,10 +218,20 @@ def track_names_for(rng: np.random.Generator, genres: np.ndarray, artists: np.nd
     ).tolist()
     idx = rng.integers(0, 1 << 30, size=(n, 4)).tolist()
     genre_list = genres.tolist()
-    suffix_u = rng.random(n).tolist()
-    feat_pick = rng.integers(0, 1 << 30, size=n).tolist()
-    feat_genres = {GENRES.index(g) for g in ("rap", "r&b", "edm", "pop", "latin", "party", "workout")}
+    suffix = rng.random(n)
+    feat_pick = rng.integers(0, 1 << 30, size=n)
+    feat_genres = [GENRES.index(g) for g in ("rap", "r&b", "edm", "pop", "latin", "party", "workout")]
     remaster = {GENRES.index(g) for g in ("oldies", "rock", "jazz", "throwback")}
+    # the featured artist: one of the song's genre, by the song's pick; never the song's own artist
+    featured = np.full(n, -1, dtype=np.int64)
+    for g in feat_genres:
+        rows = np.flatnonzero((genres == g) & (suffix < 0.14))
+        pool = genre_artists[g]
+        featured[rows] = pool[feat_pick[rows] % len(pool)]
+    feat_rows = np.flatnonzero((featured >= 0) & (featured != artists))
+    feat_names = dict(zip(feat_rows.tolist(), name_artists(featured[feat_rows])))
+    suffix_u = suffix.tolist()
+    feat_set = set(feat_genres)
     la, ln, lv, lo, lad, lf = len(_ADJ), len(_NOUN), len(_VERB), len(_OBJ), len(_ADV), len(_FIRST)
     out = []
     for i in range(n):
@@ -204,11 +264,9 @@ def track_names_for(rng: np.random.Generator, genres: np.ndarray, artists: np.nd
         else:
             s = f"{F} ({_ADJ[a % la]} {_NOUN[d % ln]})"
         g, r = genre_list[i], suffix_u[i]
-        if g in feat_genres and r < 0.14:
-            pool = genre_artists[g]
-            other = int(pool[feat_pick[i] % len(pool)])
-            if other != artists[i]:
-                s = f"{s} (feat. {artist_names[other]})"
+        if g in feat_set and r < 0.14:
+            if i in feat_names:
+                s = f"{s} (feat. {feat_names[i]})"
         elif g in remaster and r < 0.12:
             s = f"{s} - Remastered"
         elif r < 0.02:

@@ -10,6 +10,7 @@ from segue.data.synth.catalogue import SyntheticCatalog
 from segue.data.synth.genres import GENRES, N_GENRES, genre_neighbours, playlist_share
 from segue.data.synth.names import DESCRIPTIONS, playlist_titles
 
+BLOCK = 1000  # playlists are drawn in blocks of this many (one MPD slice): a block depends only on its number
 MIN_LENGTH, MAX_LENGTH = 5, 250
 _DAY = 86400
 _FIRST_DAY = 1262304000 // _DAY  # 2010-01-01
@@ -88,8 +89,9 @@ def block_tracks(cat: SyntheticCatalog, rng: np.random.Generator, g1: np.ndarray
     row = np.repeat(np.arange(n), lengths)
 
     p_main = rng.beta(7.0, 2.0, n)
-    p_hits = np.minimum(rng.uniform(0.0, 0.15, n), 1.0 - p_main)
-    q_new = rng.uniform(0.3, 0.9, n)  # chance a position starts a new segment
+    profile = cat.profile
+    p_hits = np.minimum(rng.uniform(0.0, profile.hits_max, n), 1.0 - p_main)
+    q_new = rng.uniform(*profile.new_segment, n)  # chance a position starts a new segment
     q_new[rng.random(n) < 0.06] = 0.1  # "album listeners": long runs
 
     new = rng.random(total) < q_new[row]
@@ -109,7 +111,7 @@ def block_tracks(cat: SyntheticCatalog, rng: np.random.Generator, g1: np.ndarray
     for g in np.unique(seg_genre[~hits]).tolist():
         mask = (seg_genre == g) & ~hits
         seed_track[mask] = cat.sample_genre(rng, g, int(mask.sum()))
-    album_run = rng.random(n_seg) < 0.75
+    album_run = rng.random(n_seg) < profile.album_run
 
     first = seed_track[seg]
     candidate = first + k
@@ -163,3 +165,18 @@ def _redraw_from_genre(cat, rng, tracks: np.ndarray, mask: np.ndarray, genre: np
         else:
             tracks[m] = cat.sample_genre(rng, g, int(m.sum()))
 
+
+
+def playlist_arrays(cat: SyntheticCatalog, seed: int, n_playlists: int) -> tuple[np.ndarray, np.ndarray]:
+    """Playlists ``0 .. n_playlists - 1`` as CSR arrays ``(indptr, catalogue track ids)``, without names or JSON.
+
+    The same tracks as :func:`~segue.data.synth.generate_playlists` writes, for figures and tests at sizes
+    where making the JSON would dominate.
+    """
+    n_blocks = -(-n_playlists // BLOCK)
+    blocks = [sample_block(cat, seed, b, BLOCK) for b in range(n_blocks)]
+    lengths = np.concatenate([b.lengths for b in blocks])[:n_playlists] if blocks else np.zeros(0, np.int64)
+    indptr = np.zeros(n_playlists + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    tracks = np.concatenate([b.tracks for b in blocks])[: indptr[-1]] if blocks else np.zeros(0, np.int64)
+    return indptr, tracks

@@ -12,12 +12,13 @@ import numpy as np
 import orjson
 
 from segue.data.synth.catalogue import MIN_TRACKS, SyntheticCatalog, catalog_for
+from segue.data.synth.profiles import DEFAULT_PROFILE, Profile
+from segue.data.synth.sampler import BLOCK as SLICE_SIZE
 from segue.data.synth.sampler import distinct_per_row, sample_block
 from segue.errors import InputError
 from segue.io import atomic_path
 from segue.progress import progress_task
 
-SLICE_SIZE = 1000
 GENERATED_ON = "2018-01-01 00:00:00.000000"
 _SLICE_NAME = re.compile(r"^mpd\.slice\.(\d+)-(\d+)\.json$")
 
@@ -34,13 +35,11 @@ def _block_playlists(cat: SyntheticCatalog, seed: int, block: int) -> tuple[list
     collaborative, modified = sampled.collaborative.tolist(), sampled.modified_at.tolist()
     followers, edits = sampled.followers.tolist(), sampled.edits.tolist()
 
-    tu, tn, du = cat.track_uris, cat.track_names, cat.track_duration
-    ar, al = cat.track_artist, cat.track_album
-    an, au, bn, bu = cat.artist_names, cat.artist_uris, cat.album_names, cat.album_uris
-    t_list = tracks.tolist()
-    a_list = ar[tracks].tolist()
-    b_list = al[tracks].tolist()
-    d_list = du[tracks].tolist()
+    # name each distinct song of the block once; entries index those lists
+    distinct, local = np.unique(tracks, return_inverse=True)
+    tu, tn, au, an, bu, bn = cat.describe(distinct)
+    t_list = local.tolist()
+    d_list = cat.track_duration[tracks].tolist()
     lengths_l = sampled.lengths.tolist()
     off = offsets.tolist()
     base = block * SLICE_SIZE
@@ -50,15 +49,15 @@ def _block_playlists(cat: SyntheticCatalog, seed: int, block: int) -> tuple[list
         entries = [
             {
                 "pos": j,
-                "artist_name": an[a],
+                "artist_name": an[t],
                 "track_uri": tu[t],
-                "artist_uri": au[a],
+                "artist_uri": au[t],
                 "track_name": tn[t],
-                "album_uri": bu[b],
+                "album_uri": bu[t],
                 "duration_ms": d,
-                "album_name": bn[b],
+                "album_name": bn[t],
             }
-            for j, (t, a, b, d) in enumerate(zip(t_list[lo:hi], a_list[lo:hi], b_list[lo:hi], d_list[lo:hi]))
+            for j, (t, d) in enumerate(zip(t_list[lo:hi], d_list[lo:hi]))
         ]
         playlist = {
             "name": titles[i],
@@ -80,18 +79,20 @@ def _block_playlists(cat: SyntheticCatalog, seed: int, block: int) -> tuple[list
 
 
 def generate_playlists(n_playlists: int, seed: int = 0, tracks_approx: int | None = None,
-                       start_pid: int = 0, catalog: SyntheticCatalog | None = None) -> Iterator[dict]:
+                       start_pid: int = 0, catalog: SyntheticCatalog | None = None,
+                       profile: str | Profile = DEFAULT_PROFILE) -> Iterator[dict]:
     """Yield ``n_playlists`` synthetic MPD playlists with pids ``start_pid ..``, deterministically.
 
-    The catalogue has ``tracks_approx`` tracks, or :func:`default_tracks` of ``start_pid + n_playlists``;
-    pass ``catalog`` (from :func:`catalog_for`) to reuse one. A playlist depends only on the seed, the
-    catalogue and its pid.
+    ``profile`` is ``"realistic"`` (as sparse as the real MPD) or ``"dense"`` (each song in many playlists:
+    a strong signal on little data); see :mod:`segue.data.synth.profiles`. The catalogue has ``tracks_approx``
+    tracks, or :func:`default_tracks`; pass ``catalog`` (from :func:`catalog_for`) to reuse one (it carries its
+    profile). A playlist depends only on the seed, the catalogue and its pid.
     """
     if n_playlists < 0 or start_pid < 0:
         raise InputError("The number of playlists and the first pid must not be negative.")
     if n_playlists == 0:
         return
-    cat = catalog if catalog is not None else catalog_for(n_playlists, seed, tracks_approx, start_pid)
+    cat = catalog if catalog is not None else catalog_for(n_playlists, seed, tracks_approx, start_pid, profile)
     stop = start_pid + n_playlists
     for block in range(start_pid // SLICE_SIZE, (stop - 1) // SLICE_SIZE + 1):
         base = block * SLICE_SIZE
@@ -111,19 +112,20 @@ class SynthSummary:
     n_distinct_tracks: int
     n_catalog_tracks: int
     seconds: float
+    profile: str
     removed: int = 0
 
     def line(self) -> str:
         return (
             f"wrote {len(self.files):,} files, {self.n_playlists:,} playlists, {self.n_entries:,} playlist tracks "
-            f"({self.n_distinct_tracks:,} distinct of a {self.n_catalog_tracks:,}-track catalogue) "
+            f"({self.n_distinct_tracks:,} distinct of a {self.n_catalog_tracks:,}-track {self.profile} catalogue) "
             f"in {self.seconds:.1f}s"
             + (f"; removed {self.removed} stale slice file(s)" if self.removed else "")
         )
 
 
 def synthesize(out_dir, n_playlists: int, seed: int = 0, tracks_approx: int | None = None,
-               progress: bool = False) -> SynthSummary:
+               progress: bool = False, profile: str | Profile = DEFAULT_PROFILE) -> SynthSummary:
     """Write ``n_playlists`` playlists as MPD slices into ``out_dir`` and return a summary.
 
     One file per 1,000 playlists (``mpd.slice.<a>-<b>.json``; the last may be partial), each written
@@ -139,12 +141,13 @@ def synthesize(out_dir, n_playlists: int, seed: int = 0, tracks_approx: int | No
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} exists and is not a directory; choose another --out.")
     out.mkdir(parents=True, exist_ok=True)
-    cat = catalog_for(n_playlists, seed, tracks_approx)
+    cat = catalog_for(n_playlists, seed, tracks_approx, profile=profile)
     files: list[Path] = []
     seen = np.zeros(cat.n_tracks, dtype=bool)
     n_entries = 0
     n_blocks = (n_playlists + SLICE_SIZE - 1) // SLICE_SIZE
-    info_extra = {"description": f"synthetic MPD-format data made by segue synth (seed {seed}); not Spotify data"}
+    info_extra = {"description": f"synthetic MPD-format data made by segue synth (seed {seed}, profile "
+                                 f"{cat.profile.name}); not Spotify data"}
     with progress_task("synth", n_playlists, enabled=progress) as advance:
         for block in range(n_blocks):
             start = block * SLICE_SIZE
@@ -169,10 +172,10 @@ def synthesize(out_dir, n_playlists: int, seed: int = 0, tracks_approx: int | No
             stale.unlink()
             removed += 1
     return SynthSummary(files, n_playlists, n_entries, int(seen.sum()), cat.n_tracks,
-                        time.perf_counter() - t0, removed)
+                        time.perf_counter() - t0, cat.profile.name, removed)
 
 
 def write_slices(out_dir, n_playlists: int, seed: int = 0, tracks_approx: int | None = None,
-                 progress: bool = False) -> list[Path]:
+                 progress: bool = False, profile: str | Profile = DEFAULT_PROFILE) -> list[Path]:
     """Write synthetic MPD slices into ``out_dir``; returns the slice paths in pid order."""
-    return synthesize(out_dir, n_playlists, seed, tracks_approx, progress).files
+    return synthesize(out_dir, n_playlists, seed, tracks_approx, progress, profile).files
