@@ -93,13 +93,15 @@ def stats(
 
 
 def _occurrence_table(figures: dict) -> Table:
-    """The store's spread of songs over playlists beside the real MPD's at several sizes (issue 17's table)."""
+    """The store's spread of songs over playlists beside the real MPD's first N playlists (issue 17's table)."""
     from segue.data.stats import OCCURRENCE_COLUMNS, REAL_MPD
 
-    table = Table(title="how songs spread over playlists (real MPD: its first N playlists)")
-    table.add_column("data")
-    for name in OCCURRENCE_COLUMNS.values():
-        table.add_column(name, justify="right")
+    table = Table(title="how songs spread over playlists, beside the real MPD's first N")
+    table.add_column("figure")
+    table.add_column("this store", justify="right", style="bold")
+    for row in REAL_MPD:
+        n = row["playlists"]
+        table.add_column(f"MPD {n // 1_000_000}M" if n >= 1_000_000 else f"MPD {n // 1000}k", justify="right")
 
     def cell(key: str, value) -> str:
         if value is None:
@@ -108,9 +110,8 @@ def _occurrence_table(figures: dict) -> Table:
             return f"{value:,}"
         return f"{value:.2f}" if key == "playlists_per_song" else f"{100 * value:.1f}%"
 
-    table.add_row("this store", *(cell(k, figures[k]) for k in OCCURRENCE_COLUMNS), style="bold")
-    for row in REAL_MPD:
-        table.add_row("real MPD", *(cell(k, row[k]) for k in OCCURRENCE_COLUMNS))
+    for key, label in OCCURRENCE_COLUMNS.items():
+        table.add_row(label, cell(key, figures[key]), *(cell(key, row[key]) for row in REAL_MPD))
     return table
 
 

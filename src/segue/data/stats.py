@@ -68,11 +68,11 @@ REAL_MPD_LENGTH_MEAN, REAL_MPD_LENGTH_MEDIAN = 66.3, 50
 OCCURRENCE_COLUMNS = {
     "playlists": "playlists",
     "songs": "distinct songs",
-    "playlists_per_song": "playlists per song (mean)",
-    "in_1": "songs in exactly 1 playlist",
-    "in_le_3": "in <= 3 playlists",
-    "top_song_share": "most common song in (share of playlists)",
-    "top1pct_entry_share": "top 1% of songs hold (share of entries)",
+    "playlists_per_song": "playlists per song",
+    "in_1": "songs in 1 playlist",
+    "in_le_3": "songs in <= 3",
+    "top_song_share": "top song in (of playlists)",
+    "top1pct_entry_share": "top 1% songs hold (entries)",
 }
 
 

@@ -37,7 +37,7 @@ def default_tracks(n_playlists: int, profile: str | Profile = DEFAULT_PROFILE) -
 
 def _search(sorted_values: np.ndarray, queries: np.ndarray) -> np.ndarray:
     """``np.searchsorted(..., side="right")``, with the queries sorted first: on a catalogue of millions of songs
-    sorted queries walk the array in order instead of missing the cache on every one (several times faster)."""
+    sorted queries walk the array in order instead of missing the cache on every one (about 2x faster here)."""
     order = np.argsort(queries)
     out = np.empty(len(queries), dtype=np.int64)
     out[order] = np.searchsorted(sorted_values, queries[order], side="right")
