@@ -321,7 +321,8 @@ class IdNames:
     """Names made on demand from ids (:class:`IdDraws`), for a catalogue too large to name up front.
 
     A name depends only on the seed and the id, so a block of playlists names just the songs, albums and artists
-    it uses, and the same song gets the same name in every block.
+    it uses, and the same song gets the same name in every block. Artists and albums recur from block to block
+    and are kept once named (at most a few hundred MB for the whole world); songs are named afresh.
     """
 
     def __init__(self, seed, track_genre, track_artist, artist_genre, album_artist, album_start, nth_album,
@@ -332,30 +333,47 @@ class IdNames:
         self._album_artist, self._album_start, self._nth_album = album_artist, album_start, nth_album
         self._album_genre = artist_genre[album_artist].astype(np.int64)
         self._genre_artists = genre_artists
+        self._artist_cache: dict[int, tuple[str, str]] = {}
+        self._album_cache: dict[int, tuple[str, str]] = {}
+
+    @staticmethod
+    def _cached(cache: dict, ids: np.ndarray, make) -> list:
+        ids_list = np.asarray(ids, dtype=np.int64).tolist()
+        missing = sorted({i for i in ids_list if i not in cache})
+        if missing:
+            cache.update(zip(missing, make(np.array(missing, dtype=np.int64))))
+        return [cache[i] for i in ids_list]
+
+    def _make_artists(self, ids: np.ndarray) -> list[tuple[str, str]]:
+        uris = spotify_uris(IdDraws(self._seed, 2, ids), "artist", len(ids))
+        return list(zip(uris, artist_names_for(IdDraws(self._seed, 1, ids), self._artist_genre[ids])))
 
     def _artist_names(self, ids: np.ndarray) -> list[str]:
-        return artist_names_for(IdDraws(self._seed, 1, ids), self._artist_genre[ids])
+        return [name for _, name in self._cached(self._artist_cache, ids, self._make_artists)]
 
     def _track_names(self, ids: np.ndarray) -> list[str]:
         return track_names_for(IdDraws(self._seed, 3, ids), self._track_genre[ids], self._track_artist[ids],
                                self._artist_names, self._genre_artists)
+
+    def _make_albums(self, ids: np.ndarray) -> list[tuple[str, str]]:
+        sizes = self._album_start[ids + 1] - self._album_start[ids]
+        names = album_names_for(
+            IdDraws(self._seed, 5, ids), self._album_genre[ids], sizes, self._track_names(self._album_start[ids]),
+            self._artist_names(self._album_artist[ids]), self._nth_album[ids],
+        )
+        return list(zip(spotify_uris(IdDraws(self._seed, 6, ids), "album", len(ids)), names))
 
     def tracks(self, ids):
         ids = np.asarray(ids, dtype=np.int64)
         return spotify_uris(IdDraws(self._seed, 4, ids), "track", len(ids)), self._track_names(ids)
 
     def artists(self, ids):
-        ids = np.asarray(ids, dtype=np.int64)
-        return spotify_uris(IdDraws(self._seed, 2, ids), "artist", len(ids)), self._artist_names(ids)
+        pairs = self._cached(self._artist_cache, ids, self._make_artists)
+        return [uri for uri, _ in pairs], [name for _, name in pairs]
 
     def albums(self, ids):
-        ids = np.asarray(ids, dtype=np.int64)
-        sizes = self._album_start[ids + 1] - self._album_start[ids]
-        names = album_names_for(
-            IdDraws(self._seed, 5, ids), self._album_genre[ids], sizes, self._track_names(self._album_start[ids]),
-            self._artist_names(self._album_artist[ids]), self._nth_album[ids],
-        )
-        return spotify_uris(IdDraws(self._seed, 6, ids), "album", len(ids)), names
+        pairs = self._cached(self._album_cache, ids, self._make_albums)
+        return [uri for uri, _ in pairs], [name for _, name in pairs]
 
 
 def _zipf_by_rank(weight: np.ndarray, genre: np.ndarray, exponent: float, offset: float) -> np.ndarray:
