@@ -188,7 +188,6 @@ class SyntheticCatalog:
         return out
 
 
-
 def _build_catalog(n_tracks: int, seed: int, profile: Profile) -> SyntheticCatalog:
     t0 = time.perf_counter()
     rng = np.random.default_rng([seed, 0xCA7A])

@@ -108,11 +108,9 @@ def genre_neighbours() -> np.ndarray:
     return table
 
 
-
 def playlist_share() -> np.ndarray:
     share = np.array([row[1] for row in GENRE_TABLE], dtype=np.float64)
     return share / share.sum()
-
 
 
 def flavour_table() -> tuple[list[str], np.ndarray]:

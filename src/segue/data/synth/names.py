@@ -123,7 +123,6 @@ DESCRIPTIONS = split_words(
 )
 
 
-
 def artist_names_for(rng: np.random.Generator, genres: np.ndarray) -> list[str]:
     styles = [GENRE_TABLE[g][5] for g in range(N_GENRES)]
     n = len(genres)
@@ -202,7 +201,6 @@ def artist_names_for(rng: np.random.Generator, genres: np.ndarray) -> list[str]:
             )
         out.append(name)
     return out
-
 
 
 def track_names_for(rng, genres: np.ndarray, artists: np.ndarray, name_artists: Callable[[np.ndarray], list[str]],
@@ -313,7 +311,6 @@ def album_names_for(rng: np.random.Generator, album_genre: np.ndarray, album_siz
             s = f"{_NOUN[a % len(_NOUN)]} of the {_NOUN[b % len(_NOUN)]}"
         out.append(s)
     return out
-
 
 
 def playlist_titles(rng: np.random.Generator, g1: np.ndarray) -> list[str]:

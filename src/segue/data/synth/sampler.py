@@ -166,7 +166,6 @@ def _redraw_from_genre(cat, rng, tracks: np.ndarray, mask: np.ndarray, genre: np
             tracks[m] = cat.sample_genre(rng, g, int(m.sum()))
 
 
-
 def playlist_arrays(cat: SyntheticCatalog, seed: int, n_playlists: int) -> tuple[np.ndarray, np.ndarray]:
     """Playlists ``0 .. n_playlists - 1`` as CSR arrays ``(indptr, catalogue track ids)``, without names or JSON.
 
