@@ -18,8 +18,8 @@ HUGE = [2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 2**64 - 1, 2**64, 10**30]
 VALUES = st.one_of(
     st.none(), st.booleans(), st.integers(-1000, 1000), st.sampled_from(HUGE),
     st.floats(allow_nan=False, allow_infinity=False), st.sampled_from(ODD_TEXT), st.text(max_size=5),
-    st.lists(st.integers(0, 3), max_size=2), st.dictionaries(st.sampled_from(["track_uri", "pid", "x"]),
-                                                             st.sampled_from(["", "spotify:track:z", 1]), max_size=2),
+    st.lists(st.integers(0, 3), max_size=2),
+    st.dictionaries(st.sampled_from(["track_uri", "pid", "x"]), st.sampled_from(["", "spotify:track:z", 1]), max_size=2),
 )
 WHERE = ("position", "line", "byte", "'playlists'", "no playlists were read", "empty")
 
