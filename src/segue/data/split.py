@@ -43,6 +43,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from segue import __version__
+from segue.data.challenge_set import (
+    CATEGORIES,
+    Category,
+    ChallengeSet,
+    load_answers,
+    load_challenge,
+    write_challenge_json,
+)
 from segue.data.store import (
     MANIFEST_FILE,
     PLAYLISTS_FILE,
@@ -52,7 +60,6 @@ from segue.data.store import (
     store_manifest,
 )
 from segue.errors import InputError, StoreError
-from segue.evaluate.challenge import CATEGORIES, Category, load_answers, load_challenge, write_challenge_json
 from segue.io import SPLIT_OUTPUT, atomic_dir, claim_output, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -106,7 +113,7 @@ class Split:
     """A split on disk: paths plus the parsed challenge set, answers and split.json."""
 
     path: Path
-    challenge: object  # segue.evaluate.challenge.ChallengeSet
+    challenge: ChallengeSet
     answers: dict[int, list[str]]
     info: dict
 

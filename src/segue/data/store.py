@@ -153,6 +153,16 @@ def csr_slice(indptr: np.ndarray, values: np.ndarray, start: int, stop: int) -> 
     return indptr[start : stop + 1] - indptr[start], values[indptr[start] : indptr[stop]]
 
 
+def map_track_ids(ids: np.ndarray, mapping: np.ndarray | None) -> np.ndarray:
+    """Track ids through a :meth:`Store.ids_in` mapping (None: unchanged); -1 (padding) stays -1."""
+    if mapping is None:
+        return ids
+    out = np.full(ids.shape, -1, dtype=np.int32)
+    known = ids >= 0
+    out[known] = mapping[ids[known]]
+    return out
+
+
 def file_records(directory: Path) -> dict:
     """Size and sha256 of a store's own Parquet files, for the manifest (checked when a store is opened)."""
     return {name: {"size": (directory / name).stat().st_size, "sha256": _sha256(directory / name)}
@@ -552,6 +562,13 @@ class Store:
         """int32 ids for ``uris`` (strings or an Arrow string array), vectorised; unknown URIs (and None)
         map to ``missing``."""
         return self._track_index.ids(uris, missing)
+
+    def ids_in(self, other: "Store") -> np.ndarray | None:
+        """(n_tracks,) int32 ids of this store's tracks in ``other`` (-1 where unknown), matched by URI;
+        None when both have the same vocabulary (the ids already agree). Apply with :func:`map_track_ids`."""
+        if self.fingerprint == other.fingerprint:
+            return None
+        return other.track_ids(self.track_uris)
 
     def track_info(self, ids: Sequence[int] | np.ndarray) -> list[dict]:
         """Display metadata (uri, name, artist, album, ids) for track ids; -1 gives None."""
