@@ -84,6 +84,7 @@ def test_an_unexpected_exception_is_an_internal_error_with_the_traceback_only_un
                                      "for the traceback).")
     result = cli("--debug", "stats", store)
     assert result.exit_code == 1 and "Traceback" in result.stderr and "RuntimeError: boom" in result.stderr
+    assert "Traceback" not in cli("stats", store).output  # --debug holds for its own run only
 
 
 def test_sizes_are_labelled_in_the_binary_units_they_are_measured_in():
