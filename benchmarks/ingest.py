@@ -158,7 +158,7 @@ def run_naive_factorize(files: list[Path], out: Path, workers: int) -> dict:
     return _write_naive(df, out)
 
 
-METHODS = {"floor": run_floor, "typed": run_typed_decode, "segue": run_segue, "naive": run_naive,
+METHODS = {"floor": run_floor, "typed": run_typed_decode, "segue": run_segue, "baseline": run_segue, "naive": run_naive,
            "naive_factorize": run_naive_factorize}
 
 
@@ -179,8 +179,9 @@ def child_main(method: str, files_json: str, out: str, workers: int) -> None:
 # ---- driver ------------------------------------------------------------------------------------------------
 
 
-def measure(method: str, files: list[Path], work: Path, workers: int) -> dict:
-    """Run one method in a subprocess; sample the RSS of its process tree until it exits."""
+def measure(method: str, files: list[Path], work: Path, workers: int, baseline_src: Path | None = None) -> dict:
+    """Run one method in a subprocess; sample the RSS of its process tree until it exits. ``baseline``
+    is segue ingest imported from ``baseline_src`` (another version's ``src`` folder)."""
     import psutil
 
     files_json = work / f"files-{method}-{len(files)}.json"
@@ -188,7 +189,10 @@ def measure(method: str, files: list[Path], work: Path, workers: int) -> dict:
     out = work / f"out-{method}-{len(files)}"
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, __file__, "--child", method, str(files_json), str(out), str(workers)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    if method == "baseline":
+        env["PYTHONPATH"] = str(baseline_src.absolute())
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
     peak = 0
     stop = threading.Event()
 
@@ -230,6 +234,9 @@ def main() -> None:
     parser.add_argument("--naive-slices", type=int, default=None,
                         help="slices for the naive methods (default: as many as --slices; 0 skips them); they "
                              "hold every row in memory, ~80 MB per slice")
+    parser.add_argument("--baseline-src", type=Path,
+                        help="also run segue ingest from this source folder (e.g. `git archive main src`), just "
+                             "before this version, for a before/after ratio in one run")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -255,6 +262,8 @@ def main() -> None:
                 ("(c') typed decode (msgspec), 1 core", "typed", files),
                 (f"(a) segue ingest, {args.workers} workers", "segue", files),
                 (f"(a) segue ingest, {args.workers} workers", "segue", files[: args.small])]
+        if args.baseline_src:
+            runs.insert(2, (f"(a0) baseline src, {args.workers} workers", "baseline", files))
         naive_slices = args.slices if args.naive_slices is None else args.naive_slices
         if naive_slices:
             runs.append(("(b) naive: json.load, pd, loop ids", "naive", files[:naive_slices]))
@@ -262,7 +271,7 @@ def main() -> None:
         results = {}
         for label, method, chosen in runs:
             print(f"running {label} on {len(chosen)} slices ...", flush=True)
-            results[(method, len(chosen))] = (label, measure(method, chosen, work, args.workers))
+            results[(method, len(chosen))] = (label, measure(method, chosen, work, args.workers, args.baseline_src))
         report(results, args)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -297,6 +306,10 @@ def report(results: dict, args) -> None:
     if typed:
         print(f"typed decode (c') / orjson.loads (c): {typed[1]['seconds'] / floor['seconds']:.2f} of the time, "
               f"{1000 * typed[1]['seconds'] / big:.0f} vs {1000 * floor['seconds'] / big:.0f} ms per slice")
+    baseline = results.get(("baseline", big))
+    if baseline:
+        print(f"this version / baseline src ({args.baseline_src}): {seg['seconds'] / baseline[1]['seconds']:.2f} "
+              f"of the wall time, {seg['cpu_seconds'] / baseline[1]['cpu_seconds']:.2f} of the CPU seconds")
     print(f"time a / c (floor):      {seg['seconds'] / floor['seconds']:.2f} wall (target <= 2); "
           f"{seg['cpu_seconds'] / floor['cpu_seconds']:.2f} in CPU seconds, so with {args.workers} idle cores "
           f"the wall ratio would be about {seg['cpu_seconds'] / args.workers / floor['cpu_seconds']:.2f}")

@@ -486,3 +486,13 @@ def test_stores_follow_the_umask(synth_playlists, tmp_path):
         os.umask(old)
     assert oct(store.path.stat().st_mode & 0o777) == oct(0o755)
     assert {oct(p.stat().st_mode & 0o777) for p in store.path.iterdir()} == {oct(0o644)}
+
+
+def test_misplaced_positions_counts_playlists_the_same_on_both_paths():
+    lengths = [3, 2, 2]
+    assert mpd.misplaced_positions([0, 1, 2, 0, 1, 0, 1], lengths) == 0
+    assert mpd.misplaced_positions([0, 2, 2, 0, 1, 1, 0], lengths) == 2  # all ints: the int-array path
+    assert mpd.misplaced_positions([0, None, 2, 0, 1, 1, 0], lengths) == 1  # absent pos is no mismatch
+    assert mpd.misplaced_positions([0, 1, 2, 0, True, 0, 1], lengths) == 1  # a bool is not a position
+    assert mpd.misplaced_positions([0, 1, 2, 0, 1, 0, 2**70], lengths) == 1  # beyond int64
+    assert mpd.misplaced_positions([None] * 7, lengths) == 0

@@ -121,14 +121,19 @@ def misplaced_positions(pos: list, lengths) -> int:
     """
     if not pos:
         return 0
+    lengths = np.asarray(lengths, dtype=np.int64)
+    row = np.repeat(np.arange(len(lengths)), lengths)
+    expected = np.arange(len(pos), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    if set(map(type, pos)) == {int}:  # every file we know: one int array, no object arrays (4x faster)
+        try:
+            return len(np.unique(row[np.array(pos, dtype=np.int64) != expected]))
+        except OverflowError:  # beyond int64: the general way below words it
+            pass
     kinds = np.array(list(map(type, pos)), dtype=object)
     ints = kinds == int
     given = kinds != _NONE
     if not given.any():
         return 0
-    lengths = np.asarray(lengths, dtype=np.int64)
-    row = np.repeat(np.arange(len(lengths)), lengths)
-    expected = np.arange(len(pos), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
     values = np.array(pos, dtype=object)[ints]
     try:
         found = values.astype(np.int64)
