@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export OPENBLAS_NUM_THREADS := 1
 
-.PHONY: setup test demo bench clean
+.PHONY: setup test demo bench full-scale clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ bench: setup
 	$(PY) benchmarks/score.py
 	$(PY) benchmarks/models.py
 	$(PY) benchmarks/train_meanvar.py
+	$(PY) benchmarks/als_fit.py
+
+# The whole pipeline at one size, step by step, time and peak memory per step (resumable; hours at 1M).
+# `make full-scale PLAYLISTS=100000` for a point of the scaling curve.
+PLAYLISTS ?= 1000000
+full-scale: setup
+	$(PY) benchmarks/full_scale.py --playlists $(PLAYLISTS) --dir runs/full-scale-$(PLAYLISTS)
 
 clean:
 	rm -rf demo-data .pytest_cache
