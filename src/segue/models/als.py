@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from segue.config import setting
@@ -66,8 +65,8 @@ class ALS(Recommender):
         self.n_train_playlists = train.n_playlists
         self.item_playlists = track_popularity(train, "playlists", binary=x).astype(np.float32)
         self.mean_length = float(np.diff(x.indptr).mean()) if x.shape[0] else 1.0
-        weights = self._weights(x.indptr, x.indices)
-        confidence = sp.csr_matrix((weights, x.indices, x.indptr), shape=x.shape)
+        confidence = x  # reused in place: the binary values are not needed again (one nnz-sized copy less)
+        confidence.data = self._weights(x.indptr, x.indices)
         started = time.perf_counter()
         # implicit runs its own thread pool; a threaded BLAS underneath it only slows it down
         with threadpool_limits(1, "blas"), \
