@@ -196,6 +196,7 @@ def write_train_store(store: Store, train_rows: np.ndarray, out: Path, extra: di
     used = counts > 0
     new_of_old = (np.cumsum(used) - 1).astype(np.int32)
     entries = new_of_old[old_entries]
+    del old_entries  # one entries-sized array less while the tables are built (~0.27 GB at the MPD's size)
     offsets = np.zeros(len(train_rows) + 1, dtype=np.int64)
     np.cumsum(lengths[train_rows], out=offsets[1:])
     if offsets[-1] >= 2**31:
