@@ -205,19 +205,24 @@ def plot(dirs: list[Path], out: Path) -> None:
     runs = sorted((load_results(d / RESULTS) for d in dirs), key=lambda r: r["settings"]["playlists"])
     names = [n for n in runs[-1]["steps"]]
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for name in names:
+    colors = plt.cm.tab20.colors
+    for number, name in enumerate(names):
+        style = {"color": colors[number % len(colors)], "marker": "o",
+                 "linestyle": "--" if name.startswith("evaluate_") else "-"}
         points = [(r["settings"]["playlists"], r["steps"][name]) for r in runs
                   if r["steps"].get(name, {}).get("rc") == 0]
         if not points:
             continue
         x = [p for p, _ in points]
-        ax_t.plot(x, [s["seconds"] for _, s in points], marker="o", label=name)
-        ax_m.plot(x, [s["peak_rss_tree_mb"] / 1024 for _, s in points], marker="o", label=name)
+        ax_t.plot(x, [s["seconds"] for _, s in points], label=name, **style)
+        ax_m.plot(x, [s["peak_rss_tree_mb"] / 1024 for _, s in points], label=name, **style)
     for ax, label in ((ax_t, "wall time (s)"), (ax_m, "peak RSS of the step's processes (GB)")):
         ax.set(xlabel="playlists", ylabel=label, xscale="log", yscale="log")
         ax.grid(True, which="both", alpha=0.3)
     ax_m.legend(fontsize=7, ncol=2)
-    fig.suptitle("segue, step by step, vs data size (measured; see benchmarks/full_scale.py)")
+    loads = [load for r in runs for load in r["machine"]["load_average_at_start"][:1]]
+    fig.suptitle(f"segue step by step vs data size, measured by benchmarks/full_scale.py on "
+                 f"{runs[-1]['machine']['cpus']} cores (load average at start {min(loads):.0f}-{max(loads):.0f})")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     print(f"wrote {out}")
