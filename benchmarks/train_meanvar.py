@@ -47,7 +47,7 @@ def seed_loop(store_path: str, steps: int, threads: int) -> dict:
     import torch.nn.functional as F
 
     from segue.data.store import Store
-    from segue.models.meanvar_train import seed_pairs
+    from segue.models.neural.training import seed_pairs
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -82,12 +82,12 @@ def seed_loop(store_path: str, steps: int, threads: int) -> dict:
 
 def segue_loop(store_path: str, threads: int, overrides: dict) -> dict:
     from segue.data.store import Store
-    from segue.models.meanvar import MeanVarConfig
-    from segue.models.meanvar_train import train
+    from segue.models.neural.meanvar import MeanVarConfig, build_net
+    from segue.models.neural.training import train
 
     store = Store.open(store_path)
     config = MeanVarConfig(**{"rounds": 1, "holdout": 0.0, "threads": threads, **overrides})
-    _, info = train(store, config)
+    _, info = train(store, config, build_net, name="meanvar")
     record = info["history"][0]
     return {"samples_per_s": record["pairs_per_s"], "samples": record["pairs"], "seconds": record["seconds"],
             "loss": record["train_loss"], "peak_mb": _peak_mb(), "softmax": info["softmax"],
@@ -116,8 +116,8 @@ def full_scale_step(sparse: bool, steps: int, warmup: int, threads: int, device:
     import numpy as np
     import torch
 
-    from segue.models.meanvar import MeanVarConfig, MeanVarNet
-    from segue.models.meanvar_train import LogUniformSampler, make_optimizer, train_step
+    from segue.models.neural.meanvar_net import MeanVarConfig, MeanVarNet
+    from segue.models.neural.training import LogUniformSampler, make_optimizer, train_step
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)

@@ -3,13 +3,15 @@
 import numpy as np
 import pytest
 import torch
+from conftest import MEANVAR_FAST as FAST
+from conftest import make_playlists
 
 from segue.data.store import build_store
 from segue.errors import InputError
-from segue.models.meanvar import WEIGHTS_FILE, MeanVar, MeanVarConfig
-from test_meanvar import FAST, make_playlists
+from segue.models.neural.meanvar import WEIGHTS_FILE, MeanVar, MeanVarConfig
 
 
+@pytest.mark.slow  # two torchrun processes; in the default run and CI (deselect locally with -m "not slow")
 @pytest.mark.parametrize("overrides", [{}, dict(full_softmax_max=10, negatives=64)], ids=["full", "sampled-sparse"])
 def test_two_processes_stay_in_sync_and_learn(tmp_path, overrides):
     store = build_store(make_playlists(n=200), tmp_path / "store")

@@ -3,13 +3,16 @@
 import numpy as np
 import pytest
 import torch
+from conftest import MEANVAR_FAST as FAST
+from conftest import make_playlists
 
 from segue.data.store import build_store
-from segue.errors import InputError
+from segue.errors import InputError, ModelError
 from segue.models.base import load_model
-from segue.models.meanvar import (WEIGHTS_FILE, MeanVar, MeanVarConfig, MeanVarNet, full_softmax_limit,
-                                  seed_tensors)
-from segue.models.meanvar_train import (
+from segue.models.neural.config import full_softmax_limit
+from segue.models.neural.meanvar import WEIGHTS_FILE, MeanVar
+from segue.models.neural.meanvar_net import MeanVarConfig, MeanVarNet, seed_tensors
+from segue.models.neural.training import (
     LogUniformSampler,
     Pairs,
     RowAdamW,
@@ -21,37 +24,14 @@ from segue.models.meanvar_train import (
     train_step,
 )
 
-GENRES = ("country", "rap", "christmas", "rock", "chill")
-FAST = dict(batch_size=64, rounds=3, holdout=0.1, dim=16, hidden=32, threads=1)
-
-
-def make_playlists(n=250, seed=0, tracks_per_genre=40, min_len=5, max_len=40):
-    """Genre-clustered playlists: each title names a genre and ~90% of its songs come from that genre."""
-    rng = np.random.default_rng(seed)
-    pop = 1.0 / np.arange(1, tracks_per_genre + 1)
-    playlists = []
-    for pid in range(n):
-        genre = pid % len(GENRES)
-        length = int(rng.integers(min_len, max_len + 1))
-        picks = rng.choice(tracks_per_genre, size=min(length, tracks_per_genre), replace=False, p=pop / pop.sum())
-        tracks = []
-        for pos, t in enumerate(picks.tolist()):
-            g = genre if rng.random() > 0.1 else int(rng.integers(len(GENRES)))
-            tracks.append({"pos": pos, "track_uri": f"spotify:track:{g:02d}{t:020d}", "track_name": f"{GENRES[g]} {t}",
-                           "artist_uri": f"spotify:artist:{g:02d}{t // 4:020d}", "artist_name": f"{GENRES[g]} a{t // 4}",
-                           "album_uri": f"spotify:album:{g:02d}{t // 2:020d}", "album_name": f"{GENRES[g]} b{t // 2}"})
-        playlists.append({"name": f"My {GENRES[genre].title()} Mix", "pid": 1000 + pid, "tracks": tracks})
-    return playlists
+@pytest.fixture(scope="module")
+def store(genre_store):
+    return genre_store
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    return build_store(make_playlists(), tmp_path_factory.mktemp("mv") / "store")
-
-
-@pytest.fixture(scope="module")
-def fitted(store):
-    return MeanVar(MeanVarConfig(**FAST)).fit(store)
+def fitted(trained_meanvar):
+    return trained_meanvar[0]
 
 
 def genre_of(store, ids):
@@ -271,6 +251,27 @@ def test_early_stopping_restores_the_best_round(store):
     assert len(history) < 30
     best = min(history, key=lambda r: r["val_loss"])["round"]
     assert model.fit_info["best_round"] == best
+
+
+@pytest.mark.parametrize("overrides", [{}, dict(full_softmax_max=10, negatives=64)], ids=["full", "sampled"])
+def test_a_diverging_run_is_a_clear_error_and_saves_nothing(store, overrides):
+    # lr=1e6 runs away: the full softmax to finite losses of ~1e33, the sampled one to NaN
+    model = MeanVar(MeanVarConfig(**{**FAST, "rounds": 2, "lr": 1e6, **overrides}))
+    with pytest.raises(ModelError, match="lower the learning rate"):
+        model.fit(store)
+    assert model.net is None
+
+
+def test_non_finite_weights_are_never_saved(fitted, store, tmp_path):
+    broken = MeanVar(fitted.config)
+    broken.n_tracks, broken.store_info = fitted.n_tracks, fitted.store_info
+    broken.net = MeanVarNet(fitted.config, store.n_tracks, store.track_album, store.track_artist, store.n_albums,
+                            store.n_artists)
+    with torch.no_grad():
+        broken.net.mean_mlp[0].weight[0, 0] = float("nan")
+    with pytest.raises(ModelError, match="non-finite"):
+        broken.save(tmp_path / "m")
+    assert not (tmp_path / "m").exists()
 
 
 def test_files_limits_the_playlists(store):

@@ -43,7 +43,7 @@ MODEL_MODULES: dict[str, str] = {
     "title": "segue.models.title",
     "cooccur": "segue.models.cooccur",
     "als": "segue.models.als",
-    "meanvar": "segue.models.meanvar",
+    "meanvar": "segue.models.neural.meanvar",
 }
 _REGISTRY: dict[str, type["Recommender"]] = {}
 

@@ -1,4 +1,5 @@
-"""Training for the ``meanvar`` model: data regimes, the loop, and the torchrun entry point.
+"""Training machinery shared by segue's neural models: data regimes, sampled softmax, sparse row updates,
+the loop with early stopping, and data-parallel training (the torchrun launcher is :mod:`.distributed`).
 
 Data regimes (``data`` config), both built as arrays, never a Python loop per pair. A training pair is the
 seed songs (a contiguous slice of the store's ``indices``: ``start``, ``length``) plus one target song:
@@ -38,21 +39,22 @@ writes all of it every step. Sparse: parameters + moments (x3 = 2.0 GB) and grad
 only. Full softmax would need batch x 2.26M logits and their gradient (512 x 2.26M x 4 B x 2 = 9.3 GB) per
 step; the sampled softmax needs 512 x 4096 x 4 B x 2 = 17 MB. So the full MPD trains in about 3 GB.
 
-Distributed: ``python -m torch.distributed.run --standalone --nproc_per_node N -m segue.models.meanvar_train
---store S --out M --config cfg.json`` (what :meth:`MeanVar.train_distributed` runs). Each rank takes its
+Distributed: ``python -m torch.distributed.run --standalone --nproc_per_node N -m
+segue.models.neural.distributed --model NAME --store S --out M --config cfg.json`` (what
+:func:`segue.models.neural.distributed.launch` runs). Each rank takes its
 share of every round's shuffled pairs (equal step counts), DistributedDataParallel averages gradients (gloo
 on CPU, NCCL on GPUs), validation sums are all-reduced, rank 0 writes the model directory.
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
 import hashlib
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +66,7 @@ from safetensors.torch import save_file
 from segue.data.store import Store
 from segue.errors import InputError, ModelError
 from segue.io import atomic_path, write_json
-from segue.models.meanvar import MeanVarConfig, MeanVarNet, full_softmax_limit, resolve_device
+from segue.models.neural.config import NeuralConfig, full_softmax_limit, resolve_device
 from segue.progress import progress_task
 
 log = logging.getLogger(__name__)
@@ -89,13 +91,13 @@ class Pairs:
         return Pairs(self.start[sel], self.length[sel], self.target[sel])
 
 
-def select_playlists(store: Store, config: MeanVarConfig) -> np.ndarray:
+def select_playlists(store: Store, config: NeuralConfig) -> np.ndarray:
     """Rows of the playlists training may use: the first ``files`` x 1000 (the write-up's slices) or all."""
     n = store.n_playlists if config.files <= 0 else min(store.n_playlists, config.files * 1000)
     return np.arange(n, dtype=np.int64)
 
 
-def split_holdout(rows: np.ndarray, config: MeanVarConfig, rng: np.random.Generator):
+def split_holdout(rows: np.ndarray, config: NeuralConfig, rng: np.random.Generator):
     """(train rows, held-out rows): a random ``holdout`` share of the playlists, at most ``max_holdout``."""
     n_val = min(config.max_holdout, int(round(len(rows) * config.holdout)))
     if n_val == 0 or len(rows) - n_val < 1:
@@ -113,7 +115,7 @@ def seed_pairs(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, traini
     return Pairs(start, np.full(len(start), SEED_INPUTS, np.int64), indices[start + offset].astype(np.int64))
 
 
-def prefix_pairs(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, config: MeanVarConfig,
+def prefix_pairs(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, config: NeuralConfig,
                  rng: np.random.Generator) -> Pairs:
     """``pairs_per_playlist`` (prefix of 1..max_seeds songs, a following song) per playlist of >= 2 songs."""
     lengths = indptr[rows + 1] - indptr[rows]
@@ -131,7 +133,7 @@ def prefix_pairs(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, conf
     return Pairs(starts, seeds, indices[starts + pos].astype(np.int64))
 
 
-def build_pairs(store: Store, rows: np.ndarray, config: MeanVarConfig, rng: np.random.Generator) -> Pairs:
+def build_pairs(store: Store, rows: np.ndarray, config: NeuralConfig, rng: np.random.Generator) -> Pairs:
     if config.data == "seed":
         return seed_pairs(store.indptr, store.indices, rows, config.training_sets)
     return prefix_pairs(store.indptr, store.indices, rows, config, rng)
@@ -150,7 +152,9 @@ def collate(indices: np.ndarray, pairs: Pairs, device) -> tuple[torch.Tensor, ..
 
 
 # ---- initialisation -------------------------------------------------------------------------------
-def als_item_factors(store: Store, rows: np.ndarray, config: MeanVarConfig) -> np.ndarray:
+BuildNet = Callable[[Store, NeuralConfig, np.ndarray], torch.nn.Module]  # (store, config, train rows) -> net
+
+def als_item_factors(store: Store, rows: np.ndarray, config: NeuralConfig) -> np.ndarray:
     """Item factors (n_tracks, dim) of implicit's ALS fitted on the training playlists."""
     from implicit.cpu.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits
@@ -164,17 +168,14 @@ def als_item_factors(store: Store, rows: np.ndarray, config: MeanVarConfig) -> n
     return np.asarray(als.item_factors, dtype=np.float32)[:, : config.dim]
 
 
-def build_net(store: Store, config: MeanVarConfig, rows: np.ndarray) -> MeanVarNet:
-    net = MeanVarNet(config, store.n_tracks, track_album=store.track_album, track_artist=store.track_artist,
-                     n_albums=store.n_albums, n_artists=store.n_artists)
-    if config.init == "als":
-        factors = torch.from_numpy(als_item_factors(store, rows, config))
-        with torch.no_grad():
-            target_std = net.track_emb.weight.std()
-            # rescale so the average song vector has the random init's size; unseen songs keep a small jitter
-            factors = factors * (target_std / factors[factors.abs().sum(1) > 0].std().clamp_min(1e-8))
-            net.track_emb.weight.copy_(factors + 0.1 * net.track_emb.weight)
-    return net
+def warm_start_from_als(table: torch.nn.Embedding, store: Store, rows: np.ndarray, config: NeuralConfig) -> None:
+    """Song vectors from ALS item factors fitted on ``rows``, rescaled to the random init's size (songs
+    ALS never saw keep a small jitter)."""
+    factors = torch.from_numpy(als_item_factors(store, rows, config))
+    with torch.no_grad():
+        target_std = table.weight.std()
+        factors = factors * (target_std / factors[factors.abs().sum(1) > 0].std().clamp_min(1e-8))
+        table.weight.copy_(factors + 0.1 * table.weight)
 
 
 class RowAdamW(torch.optim.Optimizer):
@@ -243,7 +244,7 @@ class Optimizers:
             optimizer.step()
 
 
-def make_optimizer(net: MeanVarNet, config: MeanVarConfig, sparse: bool = False) -> Optimizers:
+def make_optimizer(net: torch.nn.Module, config: NeuralConfig, sparse: bool = False) -> Optimizers:
     """Dense: AdamW over everything. Sparse (the net in sparse mode): :class:`RowAdamW` for the tables and
     the song bias, AdamW for the MLPs. Tables decay by ``embedding_decay``, MLP weights by ``weight_decay``,
     biases (MLP and per-song) not at all."""
@@ -298,7 +299,7 @@ def sampled_softmax_loss(pos, neg, targets, negatives, log_q, s: int) -> torch.T
     return F.cross_entropy(logits, torch.zeros(len(targets), dtype=torch.long, device=logits.device))
 
 
-def train_step(model, optimizer: Optimizers, batch: tuple[torch.Tensor, ...], config: MeanVarConfig,
+def train_step(model, optimizer: Optimizers, batch: tuple[torch.Tensor, ...], config: NeuralConfig,
                sampler: LogUniformSampler | None) -> torch.Tensor:
     """One optimisation step on a collated batch (sampled softmax when ``sampler`` is given); the loss."""
     tokens, segments, counts, targets = batch
@@ -316,7 +317,7 @@ def train_step(model, optimizer: Optimizers, batch: tuple[torch.Tensor, ...], co
 
 # ---- evaluation -----------------------------------------------------------------------------------------
 @torch.no_grad()
-def evaluate(net: MeanVarNet, indices: np.ndarray, pairs: Pairs, device, chunk_floats: int = 1 << 24):
+def evaluate(net: torch.nn.Module, indices: np.ndarray, pairs: Pairs, device, chunk_floats: int = 1 << 24):
     """Sums over ``pairs``: (full-softmax cross-entropy, recall@100 hits with seeds excluded, count)."""
     was_training = net.training
     net.eval()
@@ -355,7 +356,31 @@ def param_hash(net: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def write_checkpoint(directory: str, net: MeanVarNet, config: MeanVarConfig, history: list[dict]) -> None:
+def check_finite(record: dict, name: str, config: NeuralConfig, n_tracks: int) -> None:
+    """A ModelError if a round's loss is NaN, infinite or far above chance: training diverged.
+
+    Predicting every song as equally likely scores log(n_tracks); a loss over ten times that (the sampled
+    loss ranges over ``negatives`` + 1 songs) only comes from weights that have run away.
+    """
+    limit = 10.0 * math.log(n_tracks + config.negatives + 1)
+    losses = {k: record[k] for k in ("train_loss", "val_loss") if k in record}
+    bad = {k: v for k, v in losses.items() if not math.isfinite(v) or v > limit}
+    if bad:
+        raise ModelError(
+            f"{name} training diverged in round {record['round']} ({', '.join(f'{k}={v:.4g}' for k, v in bad.items())}"
+            f", chance is about {math.log(n_tracks):.1f}) with lr={config.lr}; lower the learning rate "
+            f"(e.g. --set lr={config.lr / 10:g}). No model was saved.")
+
+
+def check_finite_weights(net: torch.nn.Module, name: str, config: NeuralConfig) -> None:
+    """A ModelError if any weight is NaN or infinite (never return, hence never save, such a net)."""
+    bad = [k for k, v in net.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ModelError(f"{name} training produced non-finite weights ({', '.join(bad[:3])}) with lr={config.lr}; "
+                         f"lower the learning rate (e.g. --set lr={config.lr / 10:g}). No model was saved.")
+
+
+def write_checkpoint(directory: str, net: torch.nn.Module, config: NeuralConfig, history: list[dict]) -> None:
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
     with atomic_path(path / "last.safetensors") as tmp:
@@ -363,10 +388,14 @@ def write_checkpoint(directory: str, net: MeanVarNet, config: MeanVarConfig, his
     write_json(path / "last.json", {"config": dataclasses.asdict(config), "history": history})
 
 
-def train(store: Store, config: MeanVarConfig, progress: bool = False) -> tuple[MeanVarNet, dict]:
-    """Fit a :class:`MeanVarNet` on ``store``; returns the net (best held-out round) and a fit summary.
+def train(store: Store, config: NeuralConfig, build_net: BuildNet, name: str = "neural",
+          progress: bool = False) -> tuple[torch.nn.Module, dict]:
+    """Fit the net ``build_net(store, config, train_rows)`` on ``store``; returns it (best held-out round,
+    on the CPU) and a fit summary. ``name`` labels progress bars, logs and errors.
 
-    Runs data-parallel when a ``torch.distributed`` process group is initialised (see :func:`main`).
+    Runs data-parallel when a ``torch.distributed`` process group is initialised (see :mod:`.distributed`).
+    A round whose loss is not finite stops training with a :class:`ModelError` (nothing is returned, so
+    no NaN weights can be saved).
     """
     rank, world = _dist()
     if config.threads > 0:
@@ -416,7 +445,7 @@ def train(store: Store, config: MeanVarConfig, progress: bool = False) -> tuple[
         net.train()
         t0 = time.perf_counter()
         loss_sum, seen = 0.0, 0
-        with progress_task(f"meanvar round {round_no}/{config.rounds}", steps, progress and rank == 0) as advance:
+        with progress_task(f"{name} round {round_no}/{config.rounds}", steps, progress and rank == 0) as advance:
             for step in range(steps):
                 sel = mine[step * batch : (step + 1) * batch]
                 loss = train_step(model, optimizer, collate(indices, pairs.take(sel), device), config, sampler)
@@ -442,7 +471,8 @@ def train(store: Store, config: MeanVarConfig, progress: bool = False) -> tuple[
             dist.all_reduce(loss_t)
             record["train_loss"] = float(loss_t) / world
         history.append(record)
-        log.info("meanvar round %d: %s", round_no, record)
+        log.info("%s round %d: %s", name, round_no, record)
+        check_finite(record, name, config, store.n_tracks)
         if rank == 0 and config.checkpoint_dir:
             write_checkpoint(config.checkpoint_dir, net, config, history)
         if "val_loss" not in record:
@@ -456,6 +486,7 @@ def train(store: Store, config: MeanVarConfig, progress: bool = False) -> tuple[
                 break
     if best_state is not None:
         net.load_state_dict(best_state)
+    check_finite_weights(net, name, config)
     net.set_sparse(False)
     net.eval()
     info = {
@@ -475,37 +506,3 @@ def train(store: Store, config: MeanVarConfig, progress: bool = False) -> tuple[
         dist.all_gather_object(hashes, param_hash(net))
         info["rank_param_sha256"] = hashes
     return net.cpu(), info
-
-
-def main(argv: list[str] | None = None) -> None:
-    """torchrun entry point: every rank trains; rank 0 writes the model directory."""
-    from segue.config import config_from_dict
-    from segue.io import read_json
-    from segue.models.meanvar import MeanVar
-
-    parser = argparse.ArgumentParser(prog="python -m segue.models.meanvar_train", description=__doc__.split("\n")[0])
-    parser.add_argument("--store", required=True)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--config", help="JSON file of MeanVarConfig fields")
-    parser.add_argument("--progress", action="store_true")
-    args = parser.parse_args(argv)
-    config = config_from_dict(MeanVarConfig, read_json(args.config)) if args.config else MeanVarConfig()
-    use_cuda = resolve_device(config.device).type == "cuda"
-    distributed = "WORLD_SIZE" in __import__("os").environ
-    if distributed:
-        if use_cuda:
-            torch.cuda.set_device(int(__import__("os").environ.get("LOCAL_RANK", 0)))
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    try:
-        model = MeanVar(config).fit(Store.open(args.store), progress=args.progress)
-        if _dist()[0] == 0:
-            model.save(args.out)
-        if distributed:
-            dist.barrier()
-    finally:
-        if distributed:
-            dist.destroy_process_group()
-
-
-if __name__ == "__main__":
-    main()
