@@ -44,6 +44,7 @@ MODEL_MODULES: dict[str, str] = {
     "cooccur": "segue.models.cooccur",
     "als": "segue.models.als",
     "meanvar": "segue.models.neural.meanvar",
+    "sequential": "segue.models.neural.sequential",
 }
 _REGISTRY: dict[str, type["Recommender"]] = {}
 

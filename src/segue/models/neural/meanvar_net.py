@@ -12,20 +12,14 @@ training machinery is :mod:`segue.models.neural.training` and the recommender is
 
 A set of seeds of any size is a CSR segment: the seed tokens of a batch are one flat id array with a row id
 per token, and the segment mean / variance are ``index_add_`` reductions (the variance of one seed is 0).
-
-Sparse updates: with the sampled softmax a step touches only the batch's seed, target and negative songs
-(and their albums and artists), a few thousand of the 2.26M rows. :meth:`MeanVarNet.set_sparse` switches
-every table -- song, album, artist, separate head, and the per-song bias, which lives in a one-column
-``nn.Embedding`` for this reason -- to sparse gradients, and the trainer steps them with a lazy row-wise
-AdamW. DistributedDataParallel recognises ``nn.Embedding(sparse=True)`` parameters and all-reduces their
-sparse gradients. The bias is still saved as the 1-D ``out_bias`` tensor (state-dict hooks translate), so
-checkpoints keep their format.
+Song vectors are the shared track + album + artist embeddings (:class:`~segue.models.neural.layers.ItemEmbeddings`);
+with ``title`` the title's vector (:class:`~segue.models.neural.layers.TitleEncoder`) is added to the seeds'
+mean, like one more seed.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 import torch
@@ -33,6 +27,8 @@ import torch.nn as nn
 
 from segue.errors import InputError
 from segue.models.neural.config import NeuralConfig
+from segue.models.neural.examples import collate_pairs, meanvar_examples
+from segue.models.neural.layers import ItemEmbeddings, PlaylistNet, TitleEncoder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +52,7 @@ def _mlp(dim: int, hidden: int, dropout: float) -> nn.Sequential:
                          nn.Dropout(dropout))
 
 
-class MeanVarNet(nn.Module):
+class MeanVarNet(PlaylistNet):
     """Song vectors, the mean/variance MLPs and the scoring head."""
 
     def __init__(self, config: MeanVarConfig, n_tracks: int, track_album: np.ndarray | None = None,
@@ -65,33 +61,14 @@ class MeanVarNet(nn.Module):
         self.config = config
         self.n_tracks = n_tracks
         dim = config.dim
-        self.features = config.item_features == "track+album+artist"
-        parts = 3 if self.features else 1
-        std = 1.0 / math.sqrt(dim * parts)
-        self.track_emb = nn.Embedding(n_tracks, dim)
-        nn.init.normal_(self.track_emb.weight, std=std)
-        if self.features:
-            # unknown album/artist (-1) maps to a padding row that stays zero
-            album = np.where(np.asarray(track_album) < 0, n_albums, track_album).astype(np.int64)
-            artist = np.where(np.asarray(track_artist) < 0, n_artists, track_artist).astype(np.int64)
-            self.register_buffer("track_album", torch.from_numpy(album))
-            self.register_buffer("track_artist", torch.from_numpy(artist))
-            self.album_emb = nn.Embedding(n_albums + 1, dim, padding_idx=n_albums)
-            self.artist_emb = nn.Embedding(n_artists + 1, dim, padding_idx=n_artists)
-            for table in (self.album_emb, self.artist_emb):
-                nn.init.normal_(table.weight, std=std)
-                with torch.no_grad():
-                    table.weight[-1].zero_()
+        self.items = ItemEmbeddings(n_tracks, dim, track_album, track_artist, n_albums, n_artists,
+                                    features=config.item_features == "track+album+artist", bias=config.song_bias)
+        self.title = TitleEncoder(config.title_buckets, dim) if config.title else None
         self.mean_mlp = _mlp(dim, config.hidden, config.dropout)
         self.var_mlp = _mlp(dim, config.hidden, config.dropout) if config.variance else None
         if not config.tied:
             self.out_emb = nn.Embedding(n_tracks, dim)
-            nn.init.normal_(self.out_emb.weight, std=1.0 / math.sqrt(dim))
-        # a one-column table so that it can take sparse gradients; saved as the 1-D tensor "out_bias"
-        self.out_bias = nn.Embedding(n_tracks, 1, _weight=torch.zeros(n_tracks, 1)) if config.song_bias else None
-        self.register_state_dict_post_hook(_bias_to_vector)
-        self.register_load_state_dict_pre_hook(_bias_from_vector)
-        self.sparse = False
+            nn.init.normal_(self.out_emb.weight, std=dim ** -0.5)
         if config.residual:
             # the MLPs start near zero so the model starts as "score = song . centroid(seeds)"
             for mlp in (self.mean_mlp, self.var_mlp):
@@ -99,87 +76,46 @@ class MeanVarNet(nn.Module):
                     nn.init.normal_(mlp[3].weight, std=0.02)
                     nn.init.zeros_(mlp[3].bias)
 
-    def set_sparse(self, sparse: bool) -> "MeanVarNet":
-        """Sparse (True) or dense gradients for every table. Sparse needs every table lookup to go through
-        ids (the sampled-softmax forward); the full-softmax forward uses whole tables and must stay dense."""
-        self.sparse = bool(sparse)
-        for module in self.modules():
-            if isinstance(module, nn.Embedding):
-                module.sparse = self.sparse
-        return self
-
-    # ---- song vectors ----------------------------------------------------------------------------
-    def item_vectors(self, ids: torch.Tensor | None = None) -> torch.Tensor:
-        """Input vectors of songs ``ids`` (all songs when None): (len(ids) | n_tracks, dim)."""
-        if ids is None:
-            vec = self.track_emb.weight
-            if self.features:
-                vec = vec + self.album_emb(self.track_album) + self.artist_emb(self.track_artist)
-            return vec
-        vec = self.track_emb(ids)
-        if self.features:
-            vec = vec + self.album_emb(self.track_album[ids]) + self.artist_emb(self.track_artist[ids])
-        return vec
-
     def output_vectors(self, ids: torch.Tensor | None = None, items: torch.Tensor | None = None) -> torch.Tensor:
-        """Head vectors of songs ``ids`` (all when None); ``items`` reuses already computed input vectors."""
         if not self.config.tied:
             return self.out_emb.weight if ids is None else self.out_emb(ids)
-        return items if items is not None else self.item_vectors(ids)
-
-    def output_bias(self, ids: torch.Tensor | None = None) -> torch.Tensor | None:
-        if self.out_bias is None:
-            return None
-        return self.out_bias.weight[:, 0] if ids is None else self.out_bias(ids)[:, 0]
+        return super().output_vectors(ids, items)
 
     # ---- the model ---------------------------------------------------------------------------------
     def encode(self, tokens: torch.Tensor, segments: torch.Tensor, counts: torch.Tensor,
-               items: torch.Tensor | None = None) -> torch.Tensor:
+               items: torch.Tensor | None = None, title: torch.Tensor | None = None) -> torch.Tensor:
         """Playlist vectors from CSR seeds: tokens (T,) song ids, segments (T,) row of each token,
-        counts (b,) seeds per row (>= 1). ``items`` (n_tracks, dim) reuses precomputed song vectors."""
-        x = items[tokens] if items is not None else self.item_vectors(tokens)        # (T, dim)
+        counts (b,) seeds per row (>= 1); ``title`` (b, dim) title vectors or None. ``items``
+        (n_tracks, dim) reuses precomputed song vectors."""
+        x = items[tokens] if items is not None else self.items.vectors(tokens)         # (T, dim)
         b, dim = counts.shape[0], x.shape[1]
         denom = counts.to(x.dtype).clamp_min(1).unsqueeze(1)                          # (b, 1)
         mean = x.new_zeros(b, dim).index_add_(0, segments, x) / denom                 # (b, dim)
-        h = self.mean_mlp(mean)
+        base = mean if title is None else mean + title                                # the title as one more seed
+        h = self.mean_mlp(base)
         if self.var_mlp is not None:
             dev = (x - mean[segments]) ** 2                                           # (T, dim)
             var = x.new_zeros(b, dim).index_add_(0, segments, dev) / denom            # (b, dim)
             h = h + self.var_mlp(var)
         if self.config.residual:
-            h = h + mean
+            h = h + base
         return h                                                                      # (b, dim)
 
-    def forward(self, tokens, segments, counts, targets: torch.Tensor | None = None,
-                negatives: torch.Tensor | None = None):
-        """Logits over every song (b, n_tracks); with ``targets`` (b,) and ``negatives`` (s,) the sampled
-        softmax pieces instead: target logits (b,) and negative logits (b, s)."""
-        if negatives is None:
-            items = self.item_vectors()                                               # (n, dim)
-            h = self.encode(tokens, segments, counts, items=items)                    # (b, dim)
-            logits = h @ self.output_vectors(items=items).T                           # (b, n)
-            return logits + self.output_bias() if self.out_bias is not None else logits
-        h = self.encode(tokens, segments, counts)                                     # (b, dim)
-        pos = (h * self.output_vectors(targets)).sum(1)                               # (b,)
-        neg = h @ self.output_vectors(negatives).T                                    # (b, s)
-        if self.out_bias is not None:
-            pos = pos + self.output_bias(targets)
-            neg = neg + self.output_bias(negatives)
-        return pos, neg
+    def train_outputs(self, batch: dict, items: torch.Tensor | None = None):
+        title = self.title_vectors(batch["title_offsets"], batch["title_ids"])
+        return self.encode(batch["tokens"], batch["segments"], batch["counts"], items, title), batch["targets"]
 
+    def playlist_vectors(self, indptr, indices, title_offsets, title_ids, items=None) -> torch.Tensor:
+        tokens, segments, counts = seed_tensors(indptr, indices, self.device())
+        as_t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64)).to(self.device())  # noqa: E731
+        title = self.title_vectors(as_t(title_offsets), as_t(title_ids))
+        return self.encode(tokens, segments, counts, items, title)
 
-def _bias_to_vector(module, state_dict, prefix, local_metadata) -> None:
-    """state_dict hook: the bias table (n, 1) is saved as the 1-D ``out_bias`` (the checkpoint format)."""
-    key = prefix + "out_bias.weight"
-    if key in state_dict:
-        state_dict[prefix + "out_bias"] = state_dict.pop(key)[:, 0]
+    def round_examples(self, seqs, config, rng):
+        return meanvar_examples(seqs, config, rng)
 
-
-def _bias_from_vector(module, state_dict, prefix, *args) -> None:
-    """load_state_dict pre-hook: a 1-D ``out_bias`` goes back into the (n, 1) bias table."""
-    key = prefix + "out_bias"
-    if key in state_dict and state_dict[key].ndim == 1:
-        state_dict[key + ".weight"] = state_dict.pop(key).unsqueeze(1)
+    def collate(self, seqs, examples, titles, device, rng=None) -> dict:
+        return collate_pairs(seqs, examples, titles, device)
 
 
 def seed_tensors(indptr: np.ndarray, indices: np.ndarray, device=None):
@@ -189,17 +125,4 @@ def seed_tensors(indptr: np.ndarray, indices: np.ndarray, device=None):
     as_t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
     return as_t(indices.astype(np.int64)), as_t(segments), as_t(counts)
 
-
-def net_from_state(config: MeanVarConfig, state: dict[str, torch.Tensor]) -> MeanVarNet:
-    """Rebuild a :class:`MeanVarNet` from a safetensors state dict (shapes give the table sizes)."""
-    n_tracks = state["track_emb.weight"].shape[0]
-    kwargs = {}
-    if config.item_features == "track+album+artist":
-        kwargs = dict(track_album=state["track_album"].numpy(), track_artist=state["track_artist"].numpy(),
-                      n_albums=state["album_emb.weight"].shape[0] - 1, n_artists=state["artist_emb.weight"].shape[0] - 1)
-    net = MeanVarNet(config, n_tracks, **kwargs)
-    missing, unexpected = net.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ValueError(f"weights do not match the config (missing {missing}, unexpected {unexpected})")
-    return net
 
