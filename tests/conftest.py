@@ -39,8 +39,9 @@ def cli():
 
 # ---- genre-clustered playlists and one trained meanvar (shared by the meanvar, genre and show tests) ----------
 GENRES = ("country", "rap", "christmas", "rock", "chill")
-# meanvar settings that train in seconds on the genre playlists
+# neural settings that train in seconds on the genre playlists
 MEANVAR_FAST = dict(batch_size=64, rounds=3, holdout=0.1, dim=16, hidden=32, threads=1, min_steps=20)
+SEQUENTIAL_FAST = dict(dim=16, heads=2, batch_size=16, rounds=3, min_steps=20, holdout=0.1, threads=1)
 
 
 def make_playlists(n=250, seed=0, tracks_per_genre=40, min_len=5, max_len=40):

@@ -3,14 +3,13 @@
 import numpy as np
 import pytest
 import torch
-from conftest import MEANVAR_FAST, make_playlists
+from conftest import MEANVAR_FAST, SEQUENTIAL_FAST, make_playlists
 
 from segue.data.store import build_store
 from segue.errors import InputError
 from segue.models.base import get_model_class
 from segue.models.neural.adapter import WEIGHTS_FILE
 
-SEQUENTIAL_FAST = dict(dim=16, heads=2, batch_size=16, rounds=3, min_steps=20, holdout=0.1, threads=1)
 CASES = {
     "meanvar-full": ("meanvar", MEANVAR_FAST),
     "meanvar-sampled-sparse": ("meanvar", {**MEANVAR_FAST, "full_softmax_max": 10, "negatives": 64}),

@@ -4,7 +4,7 @@ the data-sized budget, and both neural models beating popularity on sparse data.
 import numpy as np
 import pytest
 import torch
-from conftest import MEANVAR_FAST, make_playlists
+from conftest import MEANVAR_FAST, SEQUENTIAL_FAST, make_playlists
 
 from segue.data.store import build_store
 from segue.models.base import get_model_class
@@ -19,9 +19,6 @@ from segue.models.neural.examples import (
 )
 from segue.models.neural.layers import ItemEmbeddings, title_tokens
 from segue.models.neural.training import r_precision_sums, store_titles
-
-SEQUENTIAL_FAST = dict(dim=16, heads=2, batch_size=16, rounds=3, min_steps=20, holdout=0.1, threads=1)
-
 
 def csr(lists):
     indptr = np.concatenate([[0], np.cumsum([len(x) for x in lists])]).astype(np.int64)
