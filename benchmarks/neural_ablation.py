@@ -191,6 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--progress", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("segue.models.neural").setLevel(logging.INFO)  # one line per training round
 
     from segue.data.split import load_split
 
