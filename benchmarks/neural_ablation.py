@@ -42,13 +42,14 @@ REFERENCES = {
     "cooccur": ("cooccur", []),
 }
 NEURAL = ("meanvar", "sequential")
-OLD_BUDGET = ["pairs_per_playlist=5", "min_steps=0", "rounds=5"]  # meanvar's budget before issue 10
+OLD_BUDGET = ["min_steps=0", "rounds=5"]  # meanvar's budget before issue 10 (5 rounds of 5 pairs per playlist)
 VARIANTS = {
     "meanvar": [],
     "meanvar:init=normal": ["init=normal"],
     "meanvar:title=false": ["title=false"],
     "meanvar:shuffle=0": ["shuffle=0"],
     "meanvar:old-budget": OLD_BUDGET,
+    "meanvar:pairs_per_playlist=0": ["pairs_per_playlist=0"],
     "meanvar:data=seed": ["data=seed", "files=0", "training_sets=10"],
     "meanvar:seed-defaults": ["init=normal", "title=false", "shuffle=0", *OLD_BUDGET],
     "sequential": [],

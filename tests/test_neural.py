@@ -65,7 +65,7 @@ def test_holdout_queries_are_challenge_like():
     assert q.truth_indices[q.truth_indptr[0]:q.truth_indptr[1]].tolist() == [8, 9]
 
 
-def test_windows_tile_every_playlist_and_targets_follow():
+def test_windows_are_stretches_of_each_playlist_and_targets_follow():
     lists = [np.arange(100, 107), np.arange(200, 203), np.arange(300, 301)]
     indptr, indices = csr(lists)
     seqs = Sequences(indptr, indices, np.arange(3))
@@ -73,13 +73,17 @@ def test_windows_tile_every_playlist_and_targets_follow():
     class Config:
         max_len = 3
 
-    windows = window_examples(seqs, Config, np.random.default_rng(0))
-    assert windows.length.tolist() == [3, 3, 1, 3, 1]
-    assert np.concatenate([indices[s:s + n] for s, n in zip(windows.start, windows.length)]).tolist() == \
-        indices.tolist()
+    starts = set()
+    for seed in range(20):
+        windows = window_examples(seqs, Config, np.random.default_rng(seed))
+        assert windows.row.tolist() == [0, 1, 2] and windows.length.tolist() == [3, 3, 1]
+        assert windows.start[1:].tolist() == [7, 10]
+        assert 0 <= windows.start[0] <= 4
+        starts.add(int(windows.start[0]))
+    assert len(starts) == 5  # every stretch of the long playlist
     titles = (np.zeros(4, np.int64), np.zeros(0, np.int64))
-    batch = collate_windows(seqs, windows.take(np.array([0, 2])), titles, "cpu")
-    assert batch["songs"].tolist() == [[100, 101, 102], [106, -1, -1]]
+    batch = collate_windows(seqs, Windows(np.array([0, 10]), np.array([3, 1]), np.array([0, 2])), titles, "cpu")
+    assert batch["songs"].tolist() == [[100, 101, 102], [300, -1, -1]]
     assert batch["targets"].tolist() == batch["songs"].tolist()  # output t predicts song t (input: title, songs < t)
     later = collate_windows(seqs, Windows(np.array([0]), np.array([7]), np.array([0])), titles, "cpu",
                             target="later", rng=np.random.default_rng(0))["targets"][0].numpy()

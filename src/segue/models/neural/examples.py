@@ -7,14 +7,15 @@ Each round starts from :func:`round_sequences`: the training playlists as a CSR 
 * meanvar, ``data=prefix`` (default): pairs of (seed songs = the first k songs of a sequence, one target
   song after them). k is uniform in 1..``max_seeds`` (random prefix lengths: robust to 1, 5, 10, 25, 100
   seeds); ``target=later`` draws any later song (every held-out song counts in the challenge),
-  ``target=next`` the next one. The budget is sized to the data: ``pairs_per_playlist=0`` draws one pair
-  per song of the playlist (at most ``max_seeds``), so a round has about as many pairs as the store has
-  song occurrences, and every round has at least ``min_steps`` batches (drawing more pairs on a small store).
+  ``target=next`` the next one. A round draws ``pairs_per_playlist`` pairs per playlist (0: one per song,
+  at most ``max_seeds``) and at least ``min_steps`` batches (more draws on a small store); the number of
+  rounds is set by early stopping on held-out R-precision, so the budget follows the data: short rounds
+  let a sparse store stop before it overfits the ALS start and let an unstarted model train longer.
 * meanvar, ``data=seed``: the write-up's data, exactly: playlists with at least 30 songs, cut to their first
   30, never shuffled; songs 1-20 are the input and the k-th of ``training_sets`` (<= 10) training sets uses
   song 20+k as the target.
-* sequential: windows of up to ``max_len`` consecutive songs (a long playlist is cut into several), each
-  predicting its songs one position at a time after the title token.
+* sequential: one window of up to ``max_len`` consecutive songs per playlist per round (a random stretch of
+  a long playlist), predicting its songs one position at a time after the title token.
 
 :func:`holdout_queries` turns held-out playlists into challenge-like queries (1, 5, 10, 25 or 100 seeds,
 a fifth of them random rather than the first songs) whose answers are the remaining songs; the training
@@ -154,15 +155,13 @@ class Windows(_Columns):
 
 
 def window_examples(seqs: Sequences, config, rng: np.random.Generator) -> Windows:
-    """Every sequence cut into windows of ``max_len`` songs (the last one shorter)."""
+    """One window of up to ``max_len`` consecutive songs per sequence: the whole playlist when it is short
+    enough, else a random stretch (all of a long playlist is seen over the rounds)."""
     lengths = np.diff(seqs.indptr)
-    per = -(-lengths // config.max_len)                                        # ceil; 0 for empty playlists
-    row = np.repeat(np.arange(len(seqs), dtype=np.int64), per)
-    first = np.cumsum(per) - per
-    j = np.arange(int(per.sum()), dtype=np.int64) - np.repeat(first, per)      # window number in its playlist
-    start = seqs.indptr[row] + j * config.max_len
-    length = np.minimum(config.max_len, seqs.indptr[row + 1] - start)
-    return Windows(start, length, row)
+    row = np.flatnonzero(lengths > 0).astype(np.int64)
+    length = np.minimum(lengths[row], config.max_len)
+    offset = (rng.random(len(row)) * (lengths[row] - length + 1)).astype(np.int64)
+    return Windows(seqs.indptr[row] + offset, length, row)
 
 
 def collate_windows(seqs: Sequences, windows: Windows, titles: tuple[np.ndarray, np.ndarray], device,

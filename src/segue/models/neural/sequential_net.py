@@ -44,6 +44,7 @@ class SequentialConfig(NeuralConfig):
     target: str = "next"             # "next": the next song at every position; "later": a random later one
     batch_size: int = 64             # windows per batch (each up to max_len predictions)
     full_softmax_max: int = 5_000    # a batch predicts up to batch_size x max_len songs: sample above this
+    negatives: int = 2048            # shared sampled negatives per batch (of up to batch_size x max_len rows)
 
     def validate(self) -> None:
         super().validate()
