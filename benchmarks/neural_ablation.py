@@ -57,6 +57,7 @@ VARIANTS = {
     "sequential:title=false": ["title=false"],
     "sequential:shuffle=0": ["shuffle=0"],
     "sequential:target=later": ["target=later"],
+    "sequential:holdout=0.1": ["holdout=0.1"],
     "sequential:min_steps=0": ["min_steps=0"],
     "sequential:layers=1": ["layers=1"],
     "sequential:dim=128": ["dim=128", "heads=4"],

@@ -158,8 +158,15 @@ class PlaylistNet(nn.Module):
     A song's score is ``h . output_vectors[song] + output_bias[song]``.
     """
 
-    items: ItemEmbeddings
-    title: TitleEncoder | None
+    def __init__(self, config, n_tracks: int, track_album: np.ndarray | None = None,
+                 track_artist: np.ndarray | None = None, n_albums: int = 0, n_artists: int = 0,
+                 bias: bool = True) -> None:
+        super().__init__()
+        self.config = config
+        self.n_tracks = n_tracks
+        self.items = ItemEmbeddings(n_tracks, config.dim, track_album, track_artist, n_albums, n_artists,
+                                    features=config.item_features == "track+album+artist", bias=bias)
+        self.title = TitleEncoder(config.title_buckets, config.dim) if config.title else None
 
     def output_vectors(self, ids: torch.Tensor | None = None, items: torch.Tensor | None = None) -> torch.Tensor:
         """Scoring vectors of songs ``ids`` (all when None); ``items`` reuses already computed song vectors."""

@@ -28,7 +28,7 @@ import torch.nn as nn
 from segue.errors import InputError
 from segue.models.neural.config import NeuralConfig
 from segue.models.neural.examples import collate_pairs, meanvar_examples
-from segue.models.neural.layers import ItemEmbeddings, PlaylistNet, TitleEncoder
+from segue.models.neural.layers import PlaylistNet
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,13 +57,8 @@ class MeanVarNet(PlaylistNet):
 
     def __init__(self, config: MeanVarConfig, n_tracks: int, track_album: np.ndarray | None = None,
                  track_artist: np.ndarray | None = None, n_albums: int = 0, n_artists: int = 0) -> None:
-        super().__init__()
-        self.config = config
-        self.n_tracks = n_tracks
+        super().__init__(config, n_tracks, track_album, track_artist, n_albums, n_artists, bias=config.song_bias)
         dim = config.dim
-        self.items = ItemEmbeddings(n_tracks, dim, track_album, track_artist, n_albums, n_artists,
-                                    features=config.item_features == "track+album+artist", bias=config.song_bias)
-        self.title = TitleEncoder(config.title_buckets, dim) if config.title else None
         self.mean_mlp = _mlp(dim, config.hidden, config.dropout)
         self.var_mlp = _mlp(dim, config.hidden, config.dropout) if config.variance else None
         if not config.tied:

@@ -29,7 +29,7 @@ import torch.nn as nn
 from segue.errors import InputError
 from segue.models.neural.config import NeuralConfig
 from segue.models.neural.examples import collate_windows, window_examples
-from segue.models.neural.layers import ItemEmbeddings, PlaylistNet, TitleEncoder
+from segue.models.neural.layers import PlaylistNet
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,13 +60,8 @@ class SequentialNet(PlaylistNet):
 
     def __init__(self, config: SequentialConfig, n_tracks: int, track_album: np.ndarray | None = None,
                  track_artist: np.ndarray | None = None, n_albums: int = 0, n_artists: int = 0) -> None:
-        super().__init__()
-        self.config = config
-        self.n_tracks = n_tracks
+        super().__init__(config, n_tracks, track_album, track_artist, n_albums, n_artists)
         dim = config.dim
-        self.items = ItemEmbeddings(n_tracks, dim, track_album, track_artist, n_albums, n_artists,
-                                    features=config.item_features == "track+album+artist")
-        self.title = TitleEncoder(config.title_buckets, dim) if config.title else None
         self.start = nn.Parameter(torch.zeros(dim))          # the first token, with or without a title
         self.positions = nn.Parameter(torch.randn(config.max_len, dim) * 0.02)
         block = nn.TransformerEncoderLayer(dim, config.heads, dim_feedforward=config.ff_mult * dim,
