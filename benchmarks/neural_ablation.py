@@ -58,6 +58,7 @@ VARIANTS = {
     "sequential:shuffle=0": ["shuffle=0"],
     "sequential:target=later": ["target=later"],
     "sequential:holdout=0.1": ["holdout=0.1"],
+    "sequential:max_len=101": ["max_len=101"],
     "sequential:min_steps=0": ["min_steps=0"],
     "sequential:layers=1": ["layers=1"],
     "sequential:dim=128": ["dim=128", "heads=4"],

@@ -16,8 +16,8 @@ from segue.models.neural.meanvar_net import MeanVarConfig, MeanVarNet, seed_tens
 from segue.models.neural.training import LogUniformSampler, RowAdamW, make_optimizer, param_hash, train_step
 
 @pytest.fixture(scope="module")
-def store(genre_store):
-    return genre_store
+def store(meanvar_store):
+    return meanvar_store
 
 
 @pytest.fixture(scope="module")

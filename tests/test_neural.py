@@ -117,28 +117,28 @@ def test_als_warm_start_blends_song_album_and_artist_factors():
 
 
 # ---- training -------------------------------------------------------------------------------------------
-def test_held_out_r_precision_matches_the_recommender(trained_meanvar, genre_store):
+def test_held_out_r_precision_matches_the_recommender(trained_meanvar, meanvar_store):
     model, _ = trained_meanvar
-    q = holdout_queries(genre_store.indptr, genre_store.indices, np.arange(60), np.random.default_rng(0))
-    titles = store_titles(genre_store, model.config)
+    q = holdout_queries(meanvar_store.indptr, meanvar_store.indices, np.arange(60), np.random.default_rng(0))
+    titles = store_titles(meanvar_store, model.config)
     total, count = r_precision_sums(model.net, q, titles)
     expected = []
     for i in range(len(q)):
         truth = set(q.truth_indices[q.truth_indptr[i]:q.truth_indptr[i + 1]].tolist())
         seeds = q.seed_indices[q.seed_indptr[i]:q.seed_indptr[i + 1]]
-        ids, _ = model.recommend([seeds], k=len(truth), titles=[genre_store.names[q.rows[i]]])
+        ids, _ = model.recommend([seeds], k=len(truth), titles=[meanvar_store.names[q.rows[i]]])
         expected.append(len(set(ids[0].tolist()) & truth) / len(truth))
     assert count == len(q)
     assert abs(total / count - np.mean(expected)) < 0.02  # equal up to ties at the cut
 
 
-def test_a_small_store_still_gets_min_steps_batches_per_round(genre_store):
+def test_a_small_store_still_gets_min_steps_batches_per_round(meanvar_store):
     cls = get_model_class("meanvar")
-    model = cls(cls.Config(**{**MEANVAR_FAST, "rounds": 1, "min_steps": 50, "batch_size": 256})).fit(genre_store)
+    model = cls(cls.Config(**{**MEANVAR_FAST, "rounds": 1, "min_steps": 50, "batch_size": 256})).fit(meanvar_store)
     assert model.fit_info["history"][0]["steps"] >= 50
     old = cls(cls.Config(**{**MEANVAR_FAST, "rounds": 1, "min_steps": 0, "pairs_per_playlist": 5,
-                            "batch_size": 256})).fit(genre_store)
-    assert old.fit_info["history"][0]["steps"] == len(genre_store.pids) * 9 // 10 * 5 // 256
+                            "batch_size": 256})).fit(meanvar_store)
+    assert old.fit_info["history"][0]["steps"] == len(meanvar_store.pids) * 9 // 10 * 5 // 256
 
 
 def sparse_split(tmp_path):

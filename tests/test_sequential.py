@@ -15,8 +15,8 @@ from segue.models.neural.training import param_hash
 
 
 @pytest.fixture(scope="module")
-def fitted(genre_store):
-    return Sequential(SequentialConfig(**SEQUENTIAL_FAST)).fit(genre_store)
+def fitted(meanvar_store):
+    return Sequential(SequentialConfig(**SEQUENTIAL_FAST)).fit(meanvar_store)
 
 
 def small_net(**overrides) -> SequentialNet:
@@ -60,24 +60,24 @@ def test_only_the_last_seeds_are_read():
     assert torch.allclose(long, tail, atol=1e-6)
 
 
-def test_training_is_deterministic_on_cpu(genre_store):
+def test_training_is_deterministic_on_cpu(meanvar_store):
     config = SequentialConfig(**{**SEQUENTIAL_FAST, "rounds": 1, "device": "cpu"})
-    assert param_hash(Sequential(config).fit(genre_store).net) == param_hash(Sequential(config).fit(genre_store).net)
+    assert param_hash(Sequential(config).fit(meanvar_store).net) == param_hash(Sequential(config).fit(meanvar_store).net)
 
 
-def test_saved_as_safetensors_and_reloaded_identically(fitted, genre_store, tmp_path):
+def test_saved_as_safetensors_and_reloaded_identically(fitted, meanvar_store, tmp_path):
     fitted.save(tmp_path / "m")
     assert (tmp_path / "m" / WEIGHTS_FILE).is_file()
     assert not list((tmp_path / "m").glob("*.pt")) and not list((tmp_path / "m").glob("*.pkl"))
-    again = load_model(tmp_path / "m", store=genre_store)
-    seeds = [genre_store.playlist_tracks(r)[:n] for r, n in ((0, 1), (1, 5), (2, 30))]
+    again = load_model(tmp_path / "m", store=meanvar_store)
+    seeds = [meanvar_store.playlist_tracks(r)[:n] for r, n in ((0, 1), (1, 5), (2, 30))]
     a, sa = fitted.recommend(seeds, k=20, titles=["My Country Mix", None, "rock"])
     b, sb = again.recommend(seeds, k=20, titles=["My Country Mix", None, "rock"])
     assert a.tolist() == b.tolist() and np.array_equal(sa, sb)
 
 
-def test_title_changes_the_recommendations(fitted, genre_store):
-    seeds = [genre_store.playlist_tracks(0)[:1]] * 2
+def test_title_changes_the_recommendations(fitted, meanvar_store):
+    seeds = [meanvar_store.playlist_tracks(0)[:1]] * 2
     _, scores = fitted.recommend(seeds, k=10, titles=["My Country Mix", "My Christmas Mix"])
     assert not np.allclose(scores[0], scores[1])
 

@@ -11,7 +11,7 @@ import dataclasses
 import torch
 
 from segue.errors import InputError
-from segue.models.base import ModelConfig
+from segue.models.base import FallbackConfig
 
 DATA_REGIMES = ("prefix", "seed")
 ITEM_FEATURES = ("track", "track+album+artist")
@@ -22,7 +22,7 @@ FULL_SOFTMAX_AUTO = {"cpu": 50_000, "cuda": 4_000_000}  # songs; measured in ben
 
 
 @dataclasses.dataclass(frozen=True)
-class NeuralConfig(ModelConfig):
+class NeuralConfig(FallbackConfig):
     # --- song vectors ---
     dim: int = 50                    # embedding width
     item_features: str = "track+album+artist"  # "track": one free vector per song
@@ -65,6 +65,7 @@ class NeuralConfig(ModelConfig):
     checkpoint_dir: str = ""         # if set, the latest round is written there (safetensors + JSON)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.validate()
 
     def validate(self) -> None:
