@@ -1,8 +1,8 @@
 """Search-as-you-type over track, artist and album names: an SQLite FTS5 index built once per store.
 
-The index is a contentless FTS5 table (the ``unicode61`` tokenizer folds case and removes diacritics) with
-prefix indexes for the first 1-3 characters of every word, so a query is a handful of B-tree lookups, never a
-scan of the catalogue. Its rowids are popularity ranks (1 = the track in most playlists): FTS5 walks matches
+The index is a contentless FTS5 table (names NFKC-normalised, then the ``unicode61`` tokenizer folds case and
+removes diacritics) with prefix indexes for the first 1-3 characters of every word, so a query is a handful of
+B-tree lookups, never a scan of the catalogue. Its rowids are popularity ranks (1 = the track in most playlists): FTS5 walks matches
 in rowid order, so ``ORDER BY rowid LIMIT n`` returns the n most popular matches and stops there, even for a
 one-letter prefix that matches half the catalogue.
 
@@ -21,11 +21,13 @@ import os
 import sqlite3
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from segue.data.store import Store
 from segue.errors import InputError, StoreError
@@ -49,6 +51,7 @@ def popularity_order(counts: np.ndarray) -> np.ndarray:
 def match_expression(query: str) -> str | None:
     """The FTS5 MATCH expression for a typed query: every word must start some word of the track, artist or
     album name. Each word is quoted (so no user text is FTS5 syntax); None when no word has a letter or digit."""
+    query = unicodedata.normalize("NFKC", query)  # as the index was built
     printable = "".join(c if c.isprintable() else " " for c in query)  # SQLite strings end at a NUL
     words = [w for w in printable.split() if any(c.isalnum() for c in w)][:MAX_QUERY_WORDS]
     if not words:
@@ -93,6 +96,12 @@ def build_index(store: Store, path: Path, progress: bool = False) -> None:
     """Write the FTS5 index of ``store`` to ``path`` (atomically)."""
     order = popularity_order(store.track_count)
     names = store.tracks.select(["track_name", "artist_name", "album_name"]).take(pa.array(order))
+    write_index(path, names, order, store.fingerprint, progress)
+
+
+def write_index(path: Path, names: pa.Table, order: np.ndarray, fingerprint: str, progress: bool = False) -> None:
+    """Write an index of ``names`` (track, artist, album name columns, most popular first; ``order[r]`` is the
+    track id of row r) to ``path``, atomically."""
     started = time.perf_counter()
     with atomic_path(path) as tmp, contextlib.closing(sqlite3.connect(tmp)) as db:
         db.execute("PRAGMA journal_mode=OFF")
@@ -106,14 +115,16 @@ def build_index(store: Store, path: Path, progress: bool = False) -> None:
             for start in range(0, len(order), _INSERT_BATCH):
                 chunk = names.slice(start, _INSERT_BATCH)
                 rowids = range(start + 1, start + 1 + chunk.num_rows)  # rowid = popularity rank + 1
+                # NFKC folds compatibility forms (full-width letters, ligatures) that unicode61 keeps apart;
                 # executemany walks the zipped columns in C: no Python frame per track
+                columns = (pc.utf8_normalize(chunk.column(i), "NFKC").to_pylist() for i in range(3))
                 db.executemany("INSERT INTO names(rowid, track, artist, album) VALUES (?, ?, ?, ?)",
-                               zip(rowids, *(chunk.column(i).to_pylist() for i in range(3))))
+                               zip(rowids, *columns))
                 advance(chunk.num_rows)
         db.execute("INSERT INTO names(names) VALUES ('optimize')")  # one segment: fewest lookups per query
         db.executemany("INSERT INTO meta VALUES (?, ?)", [
-            ("format", INDEX_FORMAT), ("version", str(INDEX_VERSION)), ("fingerprint", store.fingerprint),
-            ("n_tracks", str(store.n_tracks)), ("order", order.astype("<i4").tobytes()),
+            ("format", INDEX_FORMAT), ("version", str(INDEX_VERSION)), ("fingerprint", fingerprint),
+            ("n_tracks", str(len(order))), ("order", np.asarray(order).astype("<i4").tobytes()),
         ])
         db.commit()
     log.info("search index for %d tracks built in %.1f s: %s", len(order), time.perf_counter() - started, path)
