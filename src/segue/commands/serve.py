@@ -11,6 +11,7 @@ import typer
 
 from segue.commands._app import command, console, err_console
 from segue.errors import InputError
+from segue.serve.service import MAX_BATCH
 
 LOOPBACK_NAMES = ("localhost",)
 
@@ -42,6 +43,8 @@ def serve_command(
     index: Optional[Path] = typer.Option(
         None, "--index", help="Search index file (default: STORE/search-index.sqlite, or the user cache when the "
                               "store is read-only); built on first use."),
+    max_batch: int = typer.Option(MAX_BATCH, "--max-batch", help="Concurrent recommend requests scored together "
+                                                          "(1: one at a time)."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: critical, error, warning, info."),
 ) -> None:
     """Serve recommendations, track search and a playlist-building web page at http://HOST:PORT/ (API docs at /docs).
@@ -55,10 +58,12 @@ def serve_command(
 
     if not 0 <= port <= 65535:
         raise InputError(f"--port must lie in 0..65535 (got {port}).")
+    if max_batch < 1:
+        raise InputError(f"--max-batch must be at least 1 (got {max_batch}).")
     warning = exposure_warning(host)
     if warning:
         err_console.print(warning, style="bold yellow", soft_wrap=True, highlight=False)
-    service = Service.load(model_dir, store, index_path=index, progress=sys.stderr.isatty())
+    service = Service.load(model_dir, store, index_path=index, progress=sys.stderr.isatty(), max_batch=max_batch)
     console.print(f"serving {service.model.name} ({service.store.n_tracks:,} tracks) on http://{host}:{port}/ "
                   f"(API docs at /docs)", highlight=False, soft_wrap=True)
     # uvicorn handles SIGINT/SIGTERM: stop accepting, finish requests in flight, run the app's shutdown.
