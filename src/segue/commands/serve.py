@@ -64,8 +64,9 @@ def serve_command(
     if warning:
         err_console.print(warning, style="bold yellow", soft_wrap=True, highlight=False)
     service = Service.load(model_dir, store, index_path=index, progress=sys.stderr.isatty(), max_batch=max_batch)
-    console.print(f"serving {service.model.name} ({service.store.n_tracks:,} tracks) on http://{host}:{port}/ "
-                  f"(API docs at /docs)", highlight=False, soft_wrap=True)
+    where = f"http://{host}:{port}/" if port else "a free port (uvicorn names it below)"
+    console.print(f"serving {service.model.name} ({service.store.n_tracks:,} tracks) on {where} (API docs at /docs)",
+                  highlight=False, soft_wrap=True)
     # uvicorn handles SIGINT/SIGTERM: stop accepting, finish requests in flight, run the app's shutdown.
     uvicorn.run(create_app(service), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10,
                 server_header=False)
