@@ -15,7 +15,7 @@ import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from model_suite import FAST_OVERRIDES, tiny_playlists
+from model_suite import FAST_OVERRIDES
 
 from segue.config import apply_overrides
 from segue.data.store import build_store
@@ -270,9 +270,9 @@ def test_concurrent_requests_are_batched_and_answer_like_single_ones(served):
 
 
 @pytest.mark.parametrize("name", available_models())
-def test_any_model_directory_can_be_served(tmp_path, name):
-    store = build_store(tiny_playlists(), tmp_path / "store")
-    service = Service.load(train(name, store, tmp_path / name))
+def test_any_model_directory_can_be_served(tmp_path, genre_store, name):
+    store = genre_store
+    service = Service.load(train(name, store, tmp_path / name), index_path=tmp_path / "index.sqlite")
     with TestClient(create_app(service)) as client:
         body = client.post("/v1/recommend", json={"tracks": store.track_uris[:3], "title": "rock", "k": 7}).json()
         assert body["model"] == name and len(body["tracks"]) == 7

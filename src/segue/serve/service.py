@@ -158,7 +158,8 @@ class Service:
         info = self.model.describe()
         return {
             "model": info["model"], "config": info["config"], "n_tracks": info["n_tracks"],
-            "title_fallback": info["fallback"], "fit_info": info["fit_info"], "segue_version": __version__,
+            "title_fallback": self.model.fallback is not None, "fit_info": info["fit_info"],
+            "segue_version": __version__,
             "store": {"fingerprint": self.store.fingerprint, "playlists": self.store.n_playlists,
                       "tracks": self.store.n_tracks},
         }

@@ -298,7 +298,7 @@ async function loadPid(event) {
 function exportPlaylist() {
   const distinct = (key) => new Set(state.tracks.map((t) => t[key] || t.uri)).size;
   return {
-    name: state.title.trim() || "segue playlist",
+    name: $("title").value.trim() || "segue playlist", // the box, not state: its update waits for typing to pause
     collaborative: "false",
     pid: state.pid ?? 0,
     modified_at: Math.floor(Date.now() / 1000),
