@@ -1,9 +1,11 @@
 """Serving speed: `segue serve` on loopback for cooccur and als, on a generated catalogue of >= 200,000 tracks.
 
     .venv/bin/python benchmarks/serve.py [--dir /tmp/segue-bench-serve] [--playlists 100000]
-        [--tracks-approx 300000] [--models cooccur als] [--requests 300] [--seconds 30] [--clients 8 32]
+        [--tracks-approx 300000] [--profile realistic] [--models cooccur als] [--requests 300] [--seconds 30]
+        [--clients 8 32]
 
-1. Data, cached in --dir: ``segue synth`` + ``segue ingest``, then ``segue train MODEL`` for each model.
+1. Data, cached in --dir (delete it to change the data options): ``segue synth`` + ``segue ingest``, then
+   ``segue train MODEL`` for each model.
 2. Search: the index's build time and size, then per-query time in-process for search-as-you-type prefixes
    ("b", "be", "bea", ... of real names), the FTS5 index against a linear scan (one vectorised regex pass over
    the folded names, the baseline), same queries, with the ratio; then both again at the full MPD's
@@ -55,11 +57,11 @@ def run(*args: str) -> None:
     subprocess.run([*SEGUE, *args], check=True)
 
 
-def prepare(workdir: Path, playlists: int, tracks_approx: int, models: list[str]) -> Path:
+def prepare(workdir: Path, playlists: int, tracks_approx: int, profile: str, models: list[str]) -> Path:
     store = workdir / "store"
     if not (store / "manifest.json").is_file():
-        run("synth", "--playlists", str(playlists), "--tracks-approx", str(tracks_approx), "--seed", "3",
-            "--out", str(workdir / "raw"), "--no-progress")
+        run("synth", "--playlists", str(playlists), "--tracks-approx", str(tracks_approx), "--profile", profile,
+            "--seed", "3", "--out", str(workdir / "raw"), "--no-progress")
         run("ingest", str(workdir / "raw"), "--out", str(store))
     for model in models:
         if not (workdir / "models" / model / "config.json").is_file():
@@ -310,6 +312,7 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "segue-bench-serve")
     parser.add_argument("--playlists", type=int, default=100_000)
     parser.add_argument("--tracks-approx", type=int, default=300_000)
+    parser.add_argument("--profile", default="realistic", help="segue synth --profile (realistic or dense)")
     parser.add_argument("--models", nargs="+", default=["cooccur", "als"])
     parser.add_argument("--requests", type=int, default=300, help="single-client requests per endpoint")
     parser.add_argument("--seconds", type=float, default=30.0, help="duration of each concurrent run")
@@ -320,7 +323,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     args.dir.mkdir(parents=True, exist_ok=True)
-    store = Store.open(prepare(args.dir, args.playlists, args.tracks_approx, args.models))
+    store = Store.open(prepare(args.dir, args.playlists, args.tracks_approx, args.profile, args.models))
     if store.n_tracks < 200_000:
         print(f"note: only {store.n_tracks:,} tracks; raise --playlists/--tracks-approx for >= 200,000")
     rng = np.random.default_rng(0)
