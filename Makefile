@@ -26,6 +26,7 @@ bench: setup
 	$(PY) benchmarks/score.py
 	$(PY) benchmarks/models.py
 	$(PY) benchmarks/train_meanvar.py
+	$(PY) benchmarks/serve.py
 	$(PY) benchmarks/als_fit.py
 
 # The whole pipeline at one size, step by step, time and peak memory per step (resumable; hours at 1M).

@@ -37,8 +37,10 @@ MODELS: list[tuple[str, list[str]]] = [
     ("title", []),
     ("cooccur", ["fallback={models}/title"]),
     ("als", ["fallback={models}/title"]),
-    # budget: one round of one (prefix, target) pair per training playlist
-    ("meanvar", ["rounds=1", "pairs_per_playlist=1"]),
+    # budget: one round, one example per training playlist (meanvar: a (prefix, later song) pair;
+    # sequential: one window)
+    ("meanvar", ["fallback={models}/title", "rounds=1", "pairs_per_playlist=1"]),
+    ("sequential", ["fallback={models}/title", "rounds=1"]),
 ]
 SUBMIT_MODEL = "als"
 RESULTS = "full_scale.json"
