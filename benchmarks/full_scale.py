@@ -9,8 +9,8 @@ Steps: ``synth`` (the realistic profile, official slice files), ``ingest``, ``sp
 1,000 per category, the official 10,000-playlist challenge set, from 1M playlists; smaller runs keep the
 same 1% share), ``train_MODEL`` and ``evaluate_MODEL`` per model of ``MODELS``, ``submit`` and ``verify``.
 Every step is one ``segue`` command in its own process; its wall time, the peak of the summed RSS of its
-process tree (sampled every 50 ms with psutil) and the largest single process's peak RSS (``wait4``'s
-``ru_maxrss``, exact) are written to ``DIR/full_scale.json`` as soon as the step ends. A rerun skips the
+process tree (sampled every 50 ms with psutil; pages a forked worker shares with its parent count in
+both, so it is an upper bound) and the largest single process's peak RSS (``wait4``'s ``ru_maxrss``, exact) are written to ``DIR/full_scale.json`` as soon as the step ends. A rerun skips the
 steps already recorded as done (resumable; ``--redo`` reruns the ``--steps`` named), and stops at the
 first failing step with its output tail in the JSON.
 
