@@ -45,7 +45,7 @@ PATTERN = {"popular": "popularity", "title": "title"}
 # Module constants that bound block sizes at scale, and the tiny values that make every block path run.
 SMALL_BLOCKS = {
     "segue.models.title": {"QUERY_BLOCK": 2},
-    "segue.models.als": {"FOLD_IN_FLOATS": 1},
+    "segue.models.als": {"FOLD_IN_FLOATS": 1, "PREPARE_BLOCK_ROWS": 7},
 }
 # Training settings that bound memory at scale, shrunk so training runs blocked.
 SMALL_FIT_BLOCKS: dict[str, dict] = {"cooccur": {"block_nnz": 200}}

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 WEIGHTINGS = ("linear", "bm25")
 # Seeds x factors x factors floats per fold-in chunk.
 FOLD_IN_FLOATS = 1 << 24
+# Rows of the item factors converted to float64 at a time for YᵀY.
+PREPARE_BLOCK_ROWS = 1 << 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,8 +96,14 @@ class ALS(Recommender):
         return np.maximum(w, 1e-3).astype(np.float32)  # very common tracks keep a little positive weight
 
     def _prepare(self) -> None:
-        y = self.item_factors.astype(np.float64)
-        self._yty = y.T @ y + self.config.regularization * np.eye(y.shape[1])
+        # YᵀY accumulated in float64 a block of rows at a time: no float64 copy of all of Y (2.3 GB at the MPD's
+        # 2.26M songs x 128 factors)
+        y, f = self.item_factors, self.item_factors.shape[1]
+        yty = np.zeros((f, f))
+        for start in range(0, len(y), PREPARE_BLOCK_ROWS):
+            block = y[start : start + PREPARE_BLOCK_ROWS].astype(np.float64)
+            yty += block.T @ block
+        self._yty = yty + self.config.regularization * np.eye(f)
         self._unseen = self.item_playlists <= 0
 
     # ---- inference ---------------------------------------------------------------------------
