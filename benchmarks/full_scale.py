@@ -20,6 +20,7 @@ Run it on a machine doing nothing else: the figures are the machine's, not segue
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import platform
@@ -176,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name}: {shlex.join(steps[name])}", flush=True)
         step = measure(argv, env)
         step.update(command=shlex.join(["segue", *steps[name]]), load_average=list(os.getloadavg()),
-                    finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+                    finished=datetime.datetime.now().isoformat(timespec="microseconds"))
         recorded[name] = step
         save_results(path, results)
         print(f"  {step['seconds']} s, peak {step['peak_rss_tree_mb']:,.0f} MB (tree), "
