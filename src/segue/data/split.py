@@ -175,18 +175,20 @@ def _reindex(ids: np.ndarray) -> np.ndarray:
     return out
 
 
-def write_train_store(store: Store, train_rows: np.ndarray, out: Path, extra: dict) -> dict:
+def write_train_store(store: Store, train_rows: np.ndarray, out: Path, extra: dict,
+                      keep_vocabulary: bool = False) -> dict:
     """Write the playlists at ``train_rows`` as a new store at ``out`` (a fresh directory), vectorised.
 
     The track/artist/album vocabularies are cut down to what occurs in these playlists and renumbered
-    keeping their original order; counts are recomputed.
+    keeping their original order; counts are recomputed. ``keep_vocabulary`` keeps every track (and so
+    the ids and fingerprint of ``store``), tracks absent from these playlists with count 0.
     """
     lengths = np.diff(store.indptr)
     keep_playlist = np.zeros(store.n_playlists, dtype=bool)
     keep_playlist[train_rows] = True
     old_entries = store.indices[np.repeat(keep_playlist, lengths)]
     counts = np.bincount(old_entries, minlength=store.n_tracks).astype(np.int64)
-    used = counts > 0
+    used = np.ones(store.n_tracks, dtype=bool) if keep_vocabulary else counts > 0
     new_of_old = (np.cumsum(used) - 1).astype(np.int32)
     entries = new_of_old[old_entries]
     offsets = np.zeros(len(train_rows) + 1, dtype=np.int64)

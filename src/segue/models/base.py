@@ -44,6 +44,7 @@ MODEL_MODULES: dict[str, str] = {
     "cooccur": "segue.models.cooccur",
     "als": "segue.models.als",
     "meanvar": "segue.models.meanvar",
+    "rerank": "segue.models.rerank",
 }
 _REGISTRY: dict[str, type["Recommender"]] = {}
 

@@ -1,0 +1,295 @@
+"""Two stages: candidate models propose tracks, a LightGBM lambdarank ranker reorders them.
+
+This is how the RecSys Challenge 2018 was won (vl6: ALS, item-item and title candidates reranked by gradient
+boosting; Avito and MIPT did the same with other candidates). Training, inside :meth:`Rerank.fit`:
+
+1. hold out ``min(ranker_playlists, ranker_fraction * playlists)`` challenge-like playlists of the store
+   (:func:`~segue.models.rerank_features.make_ranker_split`: the ten categories, their seed counts, first or
+   random seeds, titles kept or dropped);
+2. fit the candidate models (``candidates``, e.g. ``als,cooccur,title``) on the *other* playlists only, so no
+   feature ever sees a ranker playlist's hidden songs;
+3. build the candidates (union of each model's top ``n_candidates``) and features of the ranker playlists,
+   label a candidate 1 when it is a hidden song, and train LightGBM ``lambdarank`` with one query group per
+   playlist, early-stopping on ``validation_fraction`` of the ranker playlists;
+4. with ``refit`` (default), refit the candidate models and the feature context on the whole store.
+
+At inference a playlist's candidates are ordered by the ranker, above every other track, which keep the first
+candidate model's order, so the ranking covers the whole catalogue like every other model's.
+
+The model directory holds ``ranker.txt`` (LightGBM's text format), ``context.npz`` (per-track facts the
+features read), ``candidates/<model>/`` (ordinary model directories) and the report ``rerank.json`` /
+``rerank.png`` (feature importance by gain, candidate recall per category and per ``n``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from segue.config import apply_overrides
+from segue.data.split import write_train_store
+from segue.data.store import Store, csr_slice
+from segue.errors import InputError
+from segue.io import write_json
+from segue.models.base import (
+    SCORE_BLOCK_FLOATS,
+    ModelConfig,
+    Recommender,
+    get_model_class,
+    load_model,
+    register,
+)
+from segue.models.rerank_features import (
+    CandidateBlock,
+    FeatureContext,
+    RankerSplit,
+    candidate_block,
+    feature_names,
+    make_ranker_split,
+)
+from segue.progress import progress_task
+
+log = logging.getLogger(__name__)
+
+RANKER_FILE = "ranker.txt"
+REPORT_JSON = "rerank.json"
+REPORT_PNG = "rerank.png"
+CANDIDATES_DIR = "candidates"
+# Candidate list lengths whose recall is reported (besides n_candidates).
+RECALL_AT = (50, 100, 200, 500, 1000)
+
+
+@dataclasses.dataclass(frozen=True)
+class RerankConfig(ModelConfig):
+    candidates: str = "als,cooccur,title"  # candidate models, comma-separated; the first orders non-candidates
+    candidate_settings: str = ""  # their settings, e.g. "als.factors=64,cooccur.neighbors=100"
+    n_candidates: int = 200  # each model's top n joins the candidate union
+    ranker_playlists: int = 3000  # challenge-like playlists held out to train the ranker ...
+    ranker_fraction: float = 0.1  # ... or this share of the store, whichever is smaller
+    min_holdouts: int = 5  # hidden tracks a ranker playlist keeps at least
+    validation_fraction: float = 0.2  # of the ranker playlists, for early stopping
+    refit: bool = True  # refit the candidate models on the whole store after training the ranker
+    num_trees: int = 400
+    learning_rate: float = 0.05
+    num_leaves: int = 31
+    min_data_in_leaf: int = 100
+    feature_fraction: float = 0.8
+    truncation_level: int = 100  # lambdarank pairs reach this far down each list
+    early_stopping: int = 30  # rounds without validation NDCG gain
+    seed: int = 0
+    threads: int = 2  # LightGBM threads (fixed, so training is deterministic)
+
+    def __post_init__(self) -> None:
+        names = self.candidate_names()
+        if not names:
+            raise InputError("rerank: candidates must name at least one model, e.g. candidates=als,cooccur,title.")
+        if "rerank" in names or len(set(names)) != len(names):
+            raise InputError(f"rerank: candidates={self.candidates!r} must list distinct models other than rerank.")
+        if self.n_candidates < 1 or self.ranker_playlists < 1 or self.num_trees < 1 or self.threads < 1:
+            raise InputError("rerank: n_candidates, ranker_playlists, num_trees and threads must be positive.")
+        if not 0 < self.ranker_fraction < 1 or not 0 < self.validation_fraction < 1:
+            raise InputError("rerank: ranker_fraction and validation_fraction must lie strictly between 0 and 1.")
+
+    def candidate_names(self) -> list[str]:
+        return [n.strip() for n in self.candidates.split(",") if n.strip()]
+
+    def settings_for(self, model: str) -> list[str]:
+        """The ``candidate_settings`` entries ``model.key=value`` of one candidate model, as ``key=value``."""
+        items = [s.strip() for s in self.candidate_settings.split(",") if s.strip()]
+        for item in items:
+            if "." not in item.split("=", 1)[0]:
+                raise InputError(f"rerank: candidate setting {item!r} should look like model.key=value.")
+        return [item.split(".", 1)[1] for item in items if item.split(".", 1)[0].strip() == model]
+
+
+@register
+class Rerank(Recommender):
+    name = "rerank"
+    Config = RerankConfig
+    uses_title_fallback = False  # the candidate models fall back to titles themselves
+    array_files = (RANKER_FILE, "context.npz", CANDIDATES_DIR, REPORT_JSON, REPORT_PNG)
+
+    # ---- training ----------------------------------------------------------------------------
+    def _fit(self, train: Store, progress: bool) -> None:
+        import lightgbm as lgb
+
+        cfg = self.config
+        started = time.perf_counter()
+        n_ranker = max(1, min(cfg.ranker_playlists, int(cfg.ranker_fraction * train.n_playlists)))
+        split = make_ranker_split(train, n_ranker, cfg.min_holdouts, cfg.seed)
+        if len(split) < 2:
+            raise InputError(f"{train.path}: too few playlists with {cfg.min_holdouts}+ tracks to hold out for the "
+                             "ranker; use a larger store or lower min_holdouts.")
+        rest = np.setdiff1d(np.arange(train.n_playlists), split.rows)
+        with tempfile.TemporaryDirectory(prefix="segue-rerank-") as tmp:
+            rest_path = Path(tmp) / "rest"
+            rest_path.mkdir()
+            write_train_store(train, rest, rest_path, {}, keep_vocabulary=True)
+            rest_store = Store.open(rest_path)
+            self.models = self._fit_candidates(rest_store, progress)
+            self.context = FeatureContext.from_store(rest_store)
+            features, labels, groups, recall = self._ranker_data(split, progress)
+        names = feature_names(list(self.models))
+        rng = np.random.default_rng(cfg.seed)
+        is_valid = np.zeros(len(split), dtype=bool)
+        is_valid[rng.permutation(len(split))[: max(1, int(round(cfg.validation_fraction * len(split))))]] = True
+        playlist_of_row = np.repeat(np.arange(len(split)), groups)
+        train_rows, valid_rows = ~is_valid[playlist_of_row], is_valid[playlist_of_row]
+        datasets = [lgb.Dataset(features[rows], labels[rows], group=groups[sel][groups[sel] > 0],
+                                feature_name=names, free_raw_data=True)
+                    for rows, sel in ((train_rows, ~is_valid), (valid_rows, is_valid))]
+        params = {
+            "objective": "lambdarank", "metric": "ndcg", "eval_at": [cfg.n_candidates],
+            "lambdarank_truncation_level": cfg.truncation_level, "learning_rate": cfg.learning_rate,
+            "num_leaves": cfg.num_leaves, "min_data_in_leaf": cfg.min_data_in_leaf,
+            "feature_fraction": cfg.feature_fraction, "seed": cfg.seed, "num_threads": cfg.threads,
+            "deterministic": True, "force_row_wise": True, "verbosity": -1,
+        }
+        with progress_task("rerank: ranker trees", total=cfg.num_trees, enabled=progress) as advance:
+            booster = lgb.train(params, datasets[0], num_boost_round=cfg.num_trees, valid_sets=[datasets[1]],
+                                valid_names=["validation"],
+                                callbacks=[lgb.early_stopping(cfg.early_stopping, verbose=False),
+                                           _each_iteration(advance)])
+        self.ranker = lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
+        gains = self.ranker.feature_importance("gain")
+        self.fit_info = {
+            "ranker_playlists": len(split), "validation_playlists": int(is_valid.sum()),
+            "ranker_rows": int(len(labels)), "positives": int(labels.sum()),
+            "best_iteration": int(booster.best_iteration),
+            "validation_ndcg": float(booster.best_score["validation"][f"ndcg@{cfg.n_candidates}"]),
+            "feature_gain": dict(sorted(((n, round(float(g), 3)) for n, g in zip(names, gains)),
+                                        key=lambda item: -item[1])),
+            "candidate_recall": recall,
+            "refit": cfg.refit,
+        }
+        if cfg.refit:
+            self.models = self._fit_candidates(train, progress)
+            self.context = FeatureContext.from_store(train)
+        for model in self.models.values():
+            model.store_info = self.store_info
+        self.fit_info["seconds"] = round(time.perf_counter() - started, 2)
+        log.info("rerank: ranker on %d playlists, %d rows, best iteration %d", len(split), len(labels),
+                 booster.best_iteration)
+
+    def _fit_candidates(self, store: Store, progress: bool) -> dict[str, Recommender]:
+        models = {}
+        for name in self.config.candidate_names():
+            cls = get_model_class(name)
+            models[name] = cls(apply_overrides(cls.Config(), self.config.settings_for(name))).fit(store, progress)
+        return models
+
+    def _ranker_data(self, split: RankerSplit, progress: bool):
+        """Features, 0/1 labels and group sizes of the ranker playlists; candidate recall per category and n."""
+        cfg = self.config
+        n_tracks = len(self.context.track_share)
+        recall_at = sorted({n for n in RECALL_AT if n < cfg.n_candidates} | {cfg.n_candidates})
+        widest = recall_at[-1]
+        step = self.batch_rows()
+        features, labels, groups = [], [], []
+        found = np.zeros((len(split), len(recall_at)), dtype=np.int64)
+        with progress_task("rerank: ranker features", total=len(split), enabled=progress) as advance:
+            for start in range(0, len(split), step):
+                stop = min(len(split), start + step)
+                seed_ptr, seed_idx = csr_slice(split.seed_indptr, split.seed_indices, start, stop)
+                hid_ptr, hid_idx = csr_slice(split.hidden_indptr, split.hidden_indices, start, stop)
+                block = candidate_block(self.models, self.context, seed_ptr, seed_idx, split.titles[start:stop],
+                                        widest)
+                hidden_keys = np.repeat(np.arange(stop - start), np.diff(hid_ptr)) * np.int64(n_tracks) + hid_idx
+                hit = np.isin(block.rows * n_tracks + block.tracks, hidden_keys)
+                for j, n in enumerate(recall_at):
+                    found[start:stop, j] = np.bincount(block.rows[hit & (block.best_rank < n)],
+                                                       minlength=stop - start)
+                keep = block.best_rank < cfg.n_candidates
+                features.append(block.features[keep])
+                labels.append(hit[keep].astype(np.float32))
+                groups.append(np.bincount(block.rows[keep], minlength=stop - start))
+                advance(stop - start)
+        recall = candidate_recall(found, np.diff(split.hidden_indptr), split.categories, recall_at)
+        return np.concatenate(features), np.concatenate(labels), np.concatenate(groups), recall
+
+    # ---- inference ---------------------------------------------------------------------------
+    def batch_rows(self) -> int:
+        # each candidate model's dense block, plus the base block and the output, per batch
+        per_row = max(1, self.n_tracks or 1) * (len(self.config.candidate_names()) + 2)
+        return int(max(1, min(256, SCORE_BLOCK_FLOATS // per_row)))
+
+    def _score(self, indptr: np.ndarray, indices: np.ndarray, titles) -> np.ndarray:
+        block = candidate_block(self.models, self.context, indptr, indices, titles, self.config.n_candidates)
+        return ranked_scores(block, self.ranker.predict(block.features, num_threads=self.config.threads))
+
+    # ---- persistence -------------------------------------------------------------------------
+    def _save_arrays(self, directory: Path) -> None:
+        self.ranker.save_model(str(directory / RANKER_FILE))
+        self.context.save(directory)
+        for name, model in self.models.items():
+            model.save(directory / CANDIDATES_DIR / name)
+        write_report(directory, self.fit_info)
+
+    def _load_arrays(self, directory: Path) -> None:
+        import lightgbm as lgb
+
+        if not (directory / RANKER_FILE).is_file():
+            raise ValueError(f"{RANKER_FILE} is missing")
+        self.ranker = lgb.Booster(model_file=str(directory / RANKER_FILE))
+        self.context = FeatureContext.load(directory, self.n_tracks)
+        self.models = {name: load_model(directory / CANDIDATES_DIR / name) for name in self.config.candidate_names()}
+        expected = feature_names(list(self.models))
+        if self.ranker.feature_name() != expected:
+            raise ValueError(f"the ranker's features {self.ranker.feature_name()} are not {expected}")
+
+
+def _each_iteration(advance):
+    """A LightGBM callback that advances a progress bar once per tree."""
+    def callback(env) -> None:
+        advance()
+
+    callback.order = 50  # after early stopping's check
+    return callback
+
+
+def ranked_scores(block: CandidateBlock, ranker_scores: np.ndarray) -> np.ndarray:
+    """(b, n_tracks) float32: candidates by ranker score, all >= 0, above the others, which keep the base
+    model's order below -1 (its -inf stay -inf)."""
+    scores = block.base_scores.astype(np.float64)
+    finite = np.isfinite(scores)
+    top = np.where(finite, scores, -np.inf).max(axis=1, keepdims=True)
+    scores -= np.where(np.isfinite(top), top, 0.0) + 1.0
+    if len(block.rows):
+        lowest = np.full(len(scores), np.inf)
+        np.minimum.at(lowest, block.rows, ranker_scores)
+        scores[block.rows, block.tracks] = ranker_scores - lowest[block.rows]
+    return scores.astype(np.float32)
+
+
+def candidate_recall(found: np.ndarray, n_hidden: np.ndarray, categories: np.ndarray, recall_at: list[int]) -> dict:
+    """Share of hidden tracks among the candidates, overall and per category, for each list length n."""
+    table = {"n": list(recall_at), "all": [round(float(v), 4) for v in found.sum(0) / max(1, n_hidden.sum())]}
+    for cat in np.unique(categories).tolist():
+        rows = categories == cat
+        table[str(cat)] = [round(float(v), 4) for v in found[rows].sum(0) / max(1, n_hidden[rows].sum())]
+    return table
+
+
+def write_report(directory: Path, fit_info: dict) -> None:
+    """rerank.json (feature gain, candidate recall, training facts) and rerank.png (the gains as bars)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    write_json(directory / REPORT_JSON, fit_info)
+    gains = fit_info.get("feature_gain", {})
+    total = sum(gains.values()) or 1.0
+    names = list(gains)[::-1]
+    fig, ax = plt.subplots(figsize=(7, 0.25 * len(names) + 1.2))
+    ax.barh(names, [100 * gains[n] / total for n in names])
+    ax.set_xlabel("share of the ranker's total gain (%)")
+    ax.set_title(f"rerank: feature importance ({fit_info.get('best_iteration', '?')} trees)")
+    fig.tight_layout()
+    fig.savefig(directory / REPORT_PNG, dpi=100)
+    plt.close(fig)
