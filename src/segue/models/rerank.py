@@ -125,15 +125,8 @@ class Rerank(Recommender):
         if len(split) < 2:
             raise InputError(f"{train.path}: too few playlists with {cfg.min_holdouts}+ tracks to hold out for the "
                              "ranker; use a larger store or lower min_holdouts.")
-        rest = np.setdiff1d(np.arange(train.n_playlists), split.rows)
-        with tempfile.TemporaryDirectory(prefix="segue-rerank-") as tmp:
-            rest_path = Path(tmp) / "rest"
-            rest_path.mkdir()
-            write_train_store(train, rest, rest_path, {}, keep_vocabulary=True)
-            rest_store = Store.open(rest_path)
-            self.models = self._fit_candidates(rest_store, progress)
-            self.context = FeatureContext.from_store(rest_store)
-            features, labels, groups, recall = self._ranker_data(split, progress)
+        self.fit_candidates_without(train, split.rows, progress)
+        features, labels, groups, recall = self._ranker_data(split, progress)
         names = feature_names(list(self.models))
         rng = np.random.default_rng(cfg.seed)
         is_valid = np.zeros(len(split), dtype=bool)
@@ -176,6 +169,18 @@ class Rerank(Recommender):
         log.info("rerank: ranker on %d playlists, %d rows, best iteration %d", len(split), len(labels),
                  booster.best_iteration)
 
+    def fit_candidates_without(self, train: Store, rows: np.ndarray, progress: bool = False) -> None:
+        """Fit the candidate models and the feature context on ``train`` minus the playlists at ``rows``
+        (written as a temporary store with the same track ids)."""
+        rest = np.setdiff1d(np.arange(train.n_playlists), rows)
+        with tempfile.TemporaryDirectory(prefix="segue-rerank-") as tmp:
+            rest_path = Path(tmp) / "rest"
+            rest_path.mkdir()
+            write_train_store(train, rest, rest_path, {}, keep_vocabulary=True)
+            rest_store = Store.open(rest_path)
+            self.models = self._fit_candidates(rest_store, progress)
+            self.context = FeatureContext.from_store(rest_store)
+
     def _fit_candidates(self, store: Store, progress: bool) -> dict[str, Recommender]:
         models = {}
         for name in self.config.candidate_names():
@@ -187,8 +192,7 @@ class Rerank(Recommender):
         """Features, 0/1 labels and group sizes of the ranker playlists; candidate recall per category and n."""
         cfg = self.config
         n_tracks = len(self.context.track_share)
-        recall_at = sorted({n for n in RECALL_AT if n < cfg.n_candidates} | {cfg.n_candidates})
-        widest = recall_at[-1]
+        recall_at = sorted({n for n in RECALL_AT if n < self.n_tracks} | {cfg.n_candidates})
         step = self.batch_rows()
         features, labels, groups = [], [], []
         found = np.zeros((len(split), len(recall_at)), dtype=np.int64)
@@ -198,16 +202,15 @@ class Rerank(Recommender):
                 seed_ptr, seed_idx = csr_slice(split.seed_indptr, split.seed_indices, start, stop)
                 hid_ptr, hid_idx = csr_slice(split.hidden_indptr, split.hidden_indices, start, stop)
                 block = candidate_block(self.models, self.context, seed_ptr, seed_idx, split.titles[start:stop],
-                                        widest)
+                                        cfg.n_candidates, recall_width=recall_at[-1])
                 hidden_keys = np.repeat(np.arange(stop - start), np.diff(hid_ptr)) * np.int64(n_tracks) + hid_idx
-                hit = np.isin(block.rows * n_tracks + block.tracks, hidden_keys)
+                found_rows = block.recall_keys[np.isin(block.recall_keys, hidden_keys)] // n_tracks
+                found_rank = block.recall_rank[np.isin(block.recall_keys, hidden_keys)]
                 for j, n in enumerate(recall_at):
-                    found[start:stop, j] = np.bincount(block.rows[hit & (block.best_rank < n)],
-                                                       minlength=stop - start)
-                keep = block.best_rank < cfg.n_candidates
-                features.append(block.features[keep])
-                labels.append(hit[keep].astype(np.float32))
-                groups.append(np.bincount(block.rows[keep], minlength=stop - start))
+                    found[start:stop, j] = np.bincount(found_rows[found_rank < n], minlength=stop - start)
+                features.append(block.features)
+                labels.append(np.isin(block.rows * n_tracks + block.tracks, hidden_keys).astype(np.float32))
+                groups.append(np.bincount(block.rows, minlength=stop - start))
                 advance(stop - start)
         recall = candidate_recall(found, np.diff(split.hidden_indptr), split.categories, recall_at)
         return np.concatenate(features), np.concatenate(labels), np.concatenate(groups), recall

@@ -210,48 +210,50 @@ class CandidateBlock:
 
     rows: np.ndarray  # (pairs,) int64 playlist row in the batch
     tracks: np.ndarray  # (pairs,) int32
-    best_rank: np.ndarray  # (pairs,) int32 best rank any model gave the track (0 = top)
     features: np.ndarray  # (pairs, n_features) float32
     base_scores: np.ndarray  # (batch, n_tracks) the first model's scores (seeds not excluded)
+    recall_keys: np.ndarray  # row * n_tracks + track of the union at recall_width (or n_candidates)
+    recall_rank: np.ndarray  # best rank any model gave each of them (0 = top)
 
 
 def candidate_block(models: dict, context: FeatureContext, indptr: np.ndarray, indices: np.ndarray,
-                    titles: list[str | None] | None, n_candidates: int) -> CandidateBlock:
-    """Candidates (union of each model's top ``n_candidates``, seeds excluded) and their features."""
+                    titles: list[str | None] | None, n_candidates: int, recall_width: int = 0) -> CandidateBlock:
+    """Candidates (union of each model's top ``n_candidates``, seeds excluded) and their features.
+
+    ``recall_width`` > ``n_candidates`` also collects the wider union (``recall_keys``, ``recall_rank``) to
+    measure candidate recall at larger n; the candidates and their features do not change with it.
+    """
     b = len(indptr) - 1
     n_tracks = len(context.track_share)
     seed_rows = np.repeat(np.arange(b), np.diff(indptr))
     seed_keys = np.unique(seed_rows * np.int64(n_tracks) + indices)  # distinct seeds per row
-    blocks, ranked = [], []
+    width = min(max(n_candidates, recall_width), n_tracks)
+    blocks, ranks = [], []
     base_scores = None
     for model in models.values():
         scores = np.asarray(model._score_with_fallback(indptr, indices, titles), dtype=np.float32)
         if base_scores is None:
             base_scores = scores.copy()
         scores[seed_keys // n_tracks, seed_keys % n_tracks] = -np.inf
-        ids, _ = top_k(scores, min(n_candidates, n_tracks))
+        ids, _ = top_k(scores, width)  # (b, width), -1 pads rows with fewer tracks
         blocks.append(scores)
-        ranked.append(ids)
-    # union of the top lists: sorted distinct (row, track) keys
-    all_ids = np.concatenate(ranked, axis=1)
-    key_rows = np.repeat(np.arange(b, dtype=np.int64), all_ids.shape[1])
-    flat = all_ids.ravel()
-    keys = np.unique(key_rows[flat >= 0] * n_tracks + flat[flat >= 0])
+        ranks.append((_row_keys(ids, n_tracks)[ids >= 0], np.broadcast_to(np.arange(width), ids.shape)[ids >= 0]))
+    # union of the top lists: sorted distinct (row, track) keys, with the best rank any model gave
+    keys = np.unique(np.concatenate([k for k, _ in ranks]))
+    rank_columns = [_lookup(keys, k, r) for k, r in ranks]
+    best = np.fmin.reduce(rank_columns, axis=0) if rank_columns else np.zeros(0)
+    recall_keys, recall_rank = keys, best.astype(np.int32)
+    keep = best < n_candidates
+    keys = keys[keep]
     rows, tracks = keys // n_tracks, (keys % n_tracks).astype(np.int32)
 
     columns: list[np.ndarray] = []
-    best = np.full(len(keys), np.iinfo(np.int32).max, dtype=np.int64)
     n_models = np.zeros(len(keys), dtype=np.float32)
-    for scores, ids in zip(blocks, ranked):
+    for scores, rank in zip(blocks, rank_columns):
         score = scores[rows, tracks]
-        columns.append(np.where(np.isfinite(score), score, np.nan))
-        proposed_ids = ids >= 0  # -1 pads rows with fewer tracks
-        rank = _lookup(keys, _row_keys(ids, n_tracks)[proposed_ids],
-                       np.broadcast_to(np.arange(ids.shape[1]), ids.shape)[proposed_ids])
-        columns.append(rank)
-        proposed = np.isfinite(rank)
-        n_models += proposed
-        best = np.where(proposed, np.minimum(best, np.nan_to_num(rank, nan=0).astype(np.int64)), best)
+        rank = np.where(rank[keep] < n_candidates, rank[keep], np.nan)  # proposed by this model, else missing
+        columns += [np.where(np.isfinite(score), score, np.nan), rank]
+        n_models += np.isfinite(rank)
     del blocks
 
     n_seeds = np.diff(np.searchsorted(seed_keys // n_tracks, np.arange(b + 1))).astype(np.float32)
@@ -281,7 +283,7 @@ def candidate_block(models: dict, context: FeatureContext, indptr: np.ndarray, i
             columns += _als_dots(models["als"], indptr, indices, seed_row, seed_track, rows, tracks, b)
     features = np.column_stack(columns).astype(np.float32) if len(keys) else \
         np.zeros((0, len(columns)), np.float32)
-    return CandidateBlock(rows, tracks, best.astype(np.int32), features, base_scores)
+    return CandidateBlock(rows, tracks, features, base_scores, recall_keys, recall_rank)
 
 
 def _row_keys(ids: np.ndarray, n_tracks: int) -> np.ndarray:
