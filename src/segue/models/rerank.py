@@ -125,8 +125,12 @@ class Rerank(Recommender):
         if len(split) < 2:
             raise InputError(f"{train.path}: too few playlists with {cfg.min_holdouts}+ tracks to hold out for the "
                              "ranker; use a larger store or lower min_holdouts.")
+        seconds = {}
+        clock = time.perf_counter()
         self.fit_candidates_without(train, split.rows, progress)
+        seconds["candidates"], clock = time.perf_counter() - clock, time.perf_counter()
         features, labels, groups, recall = self._ranker_data(split, progress)
+        seconds["ranker_features"], clock = time.perf_counter() - clock, time.perf_counter()
         names = feature_names(list(self.models))
         rng = np.random.default_rng(cfg.seed)
         is_valid = np.zeros(len(split), dtype=bool)
@@ -149,6 +153,7 @@ class Rerank(Recommender):
                                 callbacks=[lgb.early_stopping(cfg.early_stopping, verbose=False),
                                            _each_iteration(advance)])
         self.ranker = lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
+        seconds["ranker_training"], clock = time.perf_counter() - clock, time.perf_counter()
         gains = self.ranker.feature_importance("gain")
         self.fit_info = {
             "ranker_playlists": len(split), "validation_playlists": int(is_valid.sum()),
@@ -163,9 +168,11 @@ class Rerank(Recommender):
         if cfg.refit:
             self.models = self._fit_candidates(train, progress)
             self.context = FeatureContext.from_store(train)
+            seconds["refit"] = time.perf_counter() - clock
         for model in self.models.values():
             model.store_info = self.store_info
-        self.fit_info["seconds"] = round(time.perf_counter() - started, 2)
+        seconds["total"] = time.perf_counter() - started
+        self.fit_info["seconds"] = {k: round(v, 2) for k, v in seconds.items()}
         log.info("rerank: ranker on %d playlists, %d rows, best iteration %d", len(split), len(labels),
                  booster.best_iteration)
 
