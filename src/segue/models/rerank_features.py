@@ -13,8 +13,9 @@ Features (names in :func:`feature_names`): each model's score and rank (rank mis
 not propose the track: LightGBM treats NaN as "missing", not as 0) and how many models proposed it; track,
 album and artist popularity (log share of playlists); how many seeds share the candidate's artist or album
 (count and fraction); co-occurrence similarity of the candidate with the seeds (max, mean, sum; and the max
-over the last ``RECENT_SEEDS`` seeds, since a continuation resembles the playlist's end); ALS dot products
-(folded-in playlist factors, mean seed factor); playlist facts (seed count, titled, distinct artists and
+over the last ``RECENT_SEEDS`` seeds and with the last seed alone, since a continuation resembles the
+playlist's end); whether the candidate shares the last seed's artist / album; ALS dot products with the mean
+seed factor and the last seed's factor; playlist facts (seed count, titled, distinct artists and
 albums per seed, mean seed popularity); |log| ratio of the candidate's duration to the seeds' mean duration.
 Whether the seeds were the first or random tracks is not a feature: ``recommend`` is given seed ids only.
 """
@@ -189,9 +190,9 @@ class FeatureContext:
 # ---- candidates and features -------------------------------------------------------------------------
 PLAYLIST_FEATURES = ("n_seeds", "titled", "seed_artists_per_seed", "seed_albums_per_seed", "seed_share_mean")
 TRACK_FEATURES = ("track_share", "album_share", "artist_share", "n_models", "same_artist", "same_artist_frac",
-                  "same_album", "same_album_frac", "duration_gap")
-COOCCUR_FEATURES = ("cooc_max", "cooc_mean", "cooc_sum", "cooc_recent_max")
-ALS_FEATURES = ("als_dot", "als_seed_mean_dot")
+                  "same_album", "same_album_frac", "last_same_artist", "last_same_album", "duration_gap")
+COOCCUR_FEATURES = ("cooc_max", "cooc_mean", "cooc_sum", "cooc_recent_max", "cooc_last")
+ALS_FEATURES = ("als_seed_mean_dot", "als_last_dot")
 
 
 def feature_names(model_names: list[str]) -> list[str]:
@@ -263,9 +264,11 @@ def candidate_block(models: dict, context: FeatureContext, indptr: np.ndarray, i
         same_artist = _shared(rows, context.track_artist[tracks], seed_row, context.track_artist[seed_track])
         same_album = _shared(rows, context.track_album[tracks], seed_row, context.track_album[seed_track])
         seed_duration = _row_mean(seed_row, context.log_duration[seed_track], b)
+        last = last_seeds(indptr, indices)[rows]  # -1: no seeds
         columns += [
             context.track_share[tracks], context.album_share[tracks], context.artist_share[tracks], n_models,
             same_artist, same_artist / pair_seeds, same_album, same_album / pair_seeds,
+            _same_group(context.track_artist, tracks, last), _same_group(context.track_album, tracks, last),
             np.abs(context.log_duration[tracks] - seed_duration[rows]),
         ]
         titled = np.array([bool(t and t.strip()) for t in titles], dtype=np.float32) if titles is not None \
@@ -280,7 +283,7 @@ def candidate_block(models: dict, context: FeatureContext, indptr: np.ndarray, i
         if "cooccur" in models:
             columns += _cooccurrence(models["cooccur"].similarity, indptr, indices, keys, n_tracks, pair_seeds)
         if "als" in models:
-            columns += _als_dots(models["als"], indptr, indices, seed_row, seed_track, rows, tracks, b)
+            columns += _als_dots(models["als"].item_factors, seed_row, seed_track, rows, tracks, last, b)
     features = np.column_stack(columns).astype(np.float32) if len(keys) else \
         np.zeros((0, len(columns)), np.float32)
     return CandidateBlock(rows, tracks, features, base_scores, recall_keys, recall_rank)
@@ -331,13 +334,13 @@ def _row_mean(seed_rows, values, b) -> np.ndarray:
 
 
 def _cooccurrence(similarity, indptr, indices, keys, n_tracks, pair_seeds) -> list[np.ndarray]:
-    """max, mean, sum of sim(seed, candidate) over the row's seeds, and the max over its last seeds."""
+    """max, mean, sum of sim(seed, candidate) over the row's seeds; the max over its last ``RECENT_SEEDS``
+    seeds and the last seed's similarity alone (0 when not among a seed's neighbours)."""
     lengths = np.diff(indptr)
     seed_rows = np.repeat(np.arange(len(lengths)), lengths)
-    recent = (np.arange(len(indices)) - np.repeat(indptr[:-1], lengths)) >= np.repeat(lengths - RECENT_SEEDS,
-                                                                                       lengths)
+    from_end = np.repeat(indptr[1:], lengths) - np.arange(len(indices))  # 1 for the last seed
     out = []
-    for use in (np.ones(len(indices), dtype=bool), recent):
+    for use in (np.ones(len(indices), dtype=bool), from_end <= RECENT_SEEDS, from_end == 1):
         starts, stops = similarity.indptr[indices[use]], similarity.indptr[indices[use] + 1]
         width = stops - starts
         positions = np.repeat(starts - np.cumsum(width) + width, width) + np.arange(width.sum())
@@ -351,26 +354,35 @@ def _cooccurrence(similarity, indptr, indices, keys, n_tracks, pair_seeds) -> li
             total = np.add.reduceat(values.astype(np.float64), first)
         else:
             top = total = np.zeros(0)
-        best = _lookup(keys, unique, top)
-        if use is recent:
-            out.append(np.where(np.isnan(best), 0.0, best))
-            continue
-        summed = np.nan_to_num(_lookup(keys, unique, total), nan=0.0)
-        out += [np.where(np.isnan(best), 0.0, best), summed / np.maximum(pair_seeds, 1), summed]
+        best = np.nan_to_num(_lookup(keys, unique, top), nan=0.0)
+        if not out:
+            summed = np.nan_to_num(_lookup(keys, unique, total), nan=0.0)
+            out += [best, summed / np.maximum(pair_seeds, 1), summed]
+        else:
+            out.append(best)
     return out
 
 
-def _als_dots(als, indptr, indices, seed_row, seed_track, rows, tracks, b) -> list[np.ndarray]:
-    """Candidate factor . folded-in playlist factors, and . the mean of the seeds' factors (NaN: no seeds)."""
-    factors = als.item_factors
-    playlist = als.fold_in(indptr, indices)  # (b, f)
+def last_seeds(indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """(b,) the last seed of each playlist (its latest track when seeds are in playlist order), -1 if none."""
+    lengths = np.diff(indptr)
+    return np.where(lengths > 0, indices[np.maximum(indptr[1:] - 1, 0)] if len(indices) else -1, -1)
+
+
+def _same_group(groups: np.ndarray, tracks: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """1.0 when the candidate's artist/album is the last seed's, NaN when either is unknown."""
+    mine, theirs = groups[tracks], np.where(last >= 0, groups[np.maximum(last, 0)], -1)
+    return np.where((mine >= 0) & (theirs >= 0), (mine == theirs).astype(np.float32), np.nan)
+
+
+def _als_dots(factors, seed_row, seed_track, rows, tracks, last, b) -> list[np.ndarray]:
+    """Candidate factor . the mean of the seeds' factors, and . the last seed's (NaN: no seeds)."""
     n = np.bincount(seed_row, minlength=b)
     seeds = sp.csr_matrix((np.ones(len(seed_row), np.float32), (seed_row, seed_track)), shape=(b, len(factors)))
     seed_mean = (seeds @ factors) / np.maximum(n, 1)[:, None].astype(np.float32)  # (b, f)
     candidate = factors[tracks]
-    empty = (n == 0)[rows]
-    dot = np.einsum("ij,ij->i", playlist[rows], candidate)
     mean_dot = np.einsum("ij,ij->i", seed_mean[rows], candidate)
-    dot[empty] = np.nan
-    mean_dot[empty] = np.nan
-    return [dot, mean_dot]
+    last_dot = np.einsum("ij,ij->i", factors[np.maximum(last, 0)], candidate)
+    mean_dot[last < 0] = np.nan
+    last_dot[last < 0] = np.nan
+    return [mean_dot, last_dot]
