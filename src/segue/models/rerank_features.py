@@ -33,6 +33,7 @@ from segue.data.store import Store
 from segue.models.base import load_npz, save_npz, top_k
 
 RECENT_SEEDS = 5
+FOLLOW_WINDOW = 3
 CONTEXT_FILE = "context.npz"
 
 
@@ -150,6 +151,7 @@ class FeatureContext:
     track_artist: np.ndarray  # (n_tracks,) int32, -1 unknown
     track_album: np.ndarray  # (n_tracks,) int32, -1 unknown
     log_duration: np.ndarray  # (n_tracks,) float32 log(duration_ms), NaN unknown
+    follows: sp.csr_matrix  # (n_tracks, n_tracks) share of i's playlists where j comes 1..FOLLOW_WINDOW after i
 
     @classmethod
     def from_store(cls, store: Store) -> "FeatureContext":
@@ -173,18 +175,41 @@ class FeatureContext:
             track_artist=np.asarray(store.track_artist, dtype=np.int32),
             track_album=np.asarray(store.track_album, dtype=np.int32),
             log_duration=log_duration,
+            follows=follow_matrix(store.indptr, store.indices, store.n_tracks, counts),
         )
 
     def save(self, directory) -> None:
-        save_npz(directory / CONTEXT_FILE, **dataclasses.asdict(self))
+        arrays = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "follows"}
+        save_npz(directory / CONTEXT_FILE, **arrays, follows_data=self.follows.data,
+                 follows_indices=self.follows.indices, follows_indptr=self.follows.indptr)
 
     @classmethod
     def load(cls, directory, n_tracks: int) -> "FeatureContext":
         arrays = load_npz(directory / CONTEXT_FILE)
-        context = cls(**{f.name: arrays[f.name] for f in dataclasses.fields(cls)})
-        if any(len(v) != n_tracks for v in dataclasses.asdict(context).values()):
+        follows = sp.csr_matrix((arrays.pop("follows_data"), arrays.pop("follows_indices"),
+                                 arrays.pop("follows_indptr")), shape=(n_tracks, n_tracks))
+        context = cls(**{f.name: arrays[f.name] for f in dataclasses.fields(cls) if f.name != "follows"},
+                      follows=follows)
+        if any(len(arrays[name]) != n_tracks for name in arrays):
             raise ValueError(f"{CONTEXT_FILE} does not match config.json's {n_tracks} tracks")
         return context
+
+
+def follow_matrix(indptr: np.ndarray, indices: np.ndarray, n_tracks: int, counts: np.ndarray) -> sp.csr_matrix:
+    """(n_tracks, n_tracks) float32: in how many playlists j comes within ``FOLLOW_WINDOW`` places after i
+    (closer places weigh more: 1 / gap), divided by the number of playlists holding i."""
+    row = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    sources, targets, weights = [], [], []
+    for gap in range(1, FOLLOW_WINDOW + 1):
+        same = row[:-gap] == row[gap:]
+        sources.append(indices[:-gap][same])
+        targets.append(indices[gap:][same])
+        weights.append(np.full(int(same.sum()), 1.0 / gap, dtype=np.float32))
+    matrix = sp.csr_matrix((np.concatenate(weights), (np.concatenate(sources), np.concatenate(targets))),
+                           shape=(n_tracks, n_tracks), dtype=np.float32)
+    matrix.sum_duplicates()
+    matrix.data /= np.repeat(np.maximum(counts, 1.0), np.diff(matrix.indptr)).astype(np.float32)
+    return matrix
 
 
 # ---- candidates and features -------------------------------------------------------------------------
@@ -193,11 +218,12 @@ TRACK_FEATURES = ("track_share", "album_share", "artist_share", "n_models", "sam
                   "same_album", "same_album_frac", "last_same_artist", "last_same_album", "duration_gap")
 COOCCUR_FEATURES = ("cooc_max", "cooc_mean", "cooc_sum", "cooc_recent_max", "cooc_last")
 ALS_FEATURES = ("als_seed_mean_dot", "als_last_dot")
+FOLLOW_FEATURES = ("follows_max", "follows_sum", "follows_last")
 
 
 def feature_names(model_names: list[str]) -> list[str]:
     names = [f"{m}_{kind}" for m in model_names for kind in ("score", "rank")]
-    names += list(TRACK_FEATURES) + list(PLAYLIST_FEATURES)
+    names += list(TRACK_FEATURES) + list(PLAYLIST_FEATURES) + list(FOLLOW_FEATURES)
     if "cooccur" in model_names:
         names += list(COOCCUR_FEATURES)
     if "als" in model_names:
@@ -280,8 +306,12 @@ def candidate_block(models: dict, context: FeatureContext, indptr: np.ndarray, i
             _row_mean(seed_row, context.track_share[seed_track], b),
         ])
         columns += list(playlist[rows].T)
+        follows_max, follows_sum, _, follows_last = _seed_similarity(context.follows, indptr, indices, keys)
+        columns += [follows_max, follows_sum, follows_last]
         if "cooccur" in models:
-            columns += _cooccurrence(models["cooccur"].similarity, indptr, indices, keys, n_tracks, pair_seeds)
+            cooc_max, cooc_sum, cooc_recent, cooc_last = _seed_similarity(models["cooccur"].similarity, indptr,
+                                                                          indices, keys)
+            columns += [cooc_max, cooc_sum / np.maximum(pair_seeds, 1), cooc_sum, cooc_recent, cooc_last]
         if "als" in models:
             columns += _als_dots(models["als"].item_factors, seed_row, seed_track, rows, tracks, last, b)
     features = np.column_stack(columns).astype(np.float32) if len(keys) else \
@@ -333,9 +363,11 @@ def _row_mean(seed_rows, values, b) -> np.ndarray:
     return np.where(count > 0, total / np.maximum(count, 1), np.nan).astype(np.float32)
 
 
-def _cooccurrence(similarity, indptr, indices, keys, n_tracks, pair_seeds) -> list[np.ndarray]:
-    """max, mean, sum of sim(seed, candidate) over the row's seeds; the max over its last ``RECENT_SEEDS``
-    seeds and the last seed's similarity alone (0 when not among a seed's neighbours)."""
+def _seed_similarity(similarity: sp.csr_matrix, indptr, indices, keys) -> list[np.ndarray]:
+    """For each (row, candidate) key, from a track x track matrix: the max and the sum of sim(seed, candidate)
+    over the row's seeds, the max over its last ``RECENT_SEEDS`` seeds, and the last seed's alone (0 when the
+    candidate is not among a seed's entries)."""
+    n_tracks = similarity.shape[1]
     lengths = np.diff(indptr)
     seed_rows = np.repeat(np.arange(len(lengths)), lengths)
     from_end = np.repeat(indptr[1:], lengths) - np.arange(len(indices))  # 1 for the last seed
@@ -349,17 +381,11 @@ def _cooccurrence(similarity, indptr, indices, keys, n_tracks, pair_seeds) -> li
         order = np.argsort(pair_keys, kind="stable")
         pair_keys, values = pair_keys[order], values[order]
         unique, first = np.unique(pair_keys, return_index=True)
-        if len(unique):
-            top = np.maximum.reduceat(values, first)
-            total = np.add.reduceat(values.astype(np.float64), first)
-        else:
-            top = total = np.zeros(0)
-        best = np.nan_to_num(_lookup(keys, unique, top), nan=0.0)
-        if not out:
-            summed = np.nan_to_num(_lookup(keys, unique, total), nan=0.0)
-            out += [best, summed / np.maximum(pair_seeds, 1), summed]
-        else:
-            out.append(best)
+        top = np.maximum.reduceat(values, first) if len(unique) else np.zeros(0)
+        out.append(np.nan_to_num(_lookup(keys, unique, top), nan=0.0))
+        if len(out) == 1:
+            total = np.add.reduceat(values.astype(np.float64), first) if len(unique) else np.zeros(0)
+            out.append(np.nan_to_num(_lookup(keys, unique, total), nan=0.0))
     return out
 
 
