@@ -21,13 +21,13 @@ step "4. Challenge-style split: 10 categories x $PER_CATEGORY playlists"
 segue split "$D/store" --out "$D/split" --per-category "$PER_CATEGORY" --seed 7
 
 step "5. Train models on the split's training playlists"
-for model in popular title cooccur als meanvar; do
+for model in popular title cooccur als meanvar rerank; do
   segue train "$model" --store "$D/split/train" --out "$D/models/$model"
 done
 
 step "6. Evaluate by the RecSys Challenge 2018 rules"
 segue evaluate "$D"/models/popular "$D"/models/title "$D"/models/cooccur "$D"/models/als "$D"/models/meanvar \
-  --split "$D/split" --report "$D/report"
+  "$D"/models/rerank --split "$D/split" --report "$D/report"
 
 step "7. The seed's show_recommendations for a country playlist"
 segue show "$D/models/meanvar" --title-contains country --store "$D/store"
