@@ -3,8 +3,9 @@ first candidate model (the baseline) on the same playlists, then extrapolated to
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/rerank.py --playlists 10000
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/rerank.py --store /tmp/m/split/train --set n_candidates=300
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/rerank.py --model models/rerank   # an already trained one
 
-It fits ``rerank`` (``--set`` applies to its config) on the store, draws ``--queries`` challenge-like playlists
+It fits ``rerank`` (``--set`` applies to its config) on the store (or loads ``--model`` and its store), draws ``--queries`` challenge-like playlists
 (the ranker split's machinery: ten categories, first or random seeds, titles dropped where the category says)
 and times, batch by batch, each candidate model's dense scoring, the feature building on top of it, the
 ranker's prediction, and the whole ``recommend``, against the first candidate model's ``recommend``.
@@ -52,26 +53,34 @@ def main() -> None:
     parser.add_argument("--store", help="benchmark on this store instead of generated data")
     parser.add_argument("--queries", type=int, default=1000, help="challenge-like playlists to score")
     parser.add_argument("--set", action="append", default=[], help="rerank config override key=value")
+    parser.add_argument("--model", help="a trained rerank model directory (skips fitting; fit figures from it)")
     args = parser.parse_args()
 
     from segue.config import apply_overrides
     from segue.data.store import Store, build_store, csr_slice
+    from segue.models.base import open_model_and_store
     from segue.models.rerank import Rerank, RerankConfig
     from segue.models.rerank_features import candidate_block, make_ranker_split
 
     with tempfile.TemporaryDirectory() as tmp:
         store_path = args.store
-        if store_path is None:
+        if args.model:
+            model, store = open_model_and_store(args.model, store_path)
+            store_path = str(store.path)
+        elif store_path is None:
             from segue.data.synth import generate_playlists
 
             store_path = str(Path(tmp) / "store")
             print(f"generating {args.playlists:,} playlists ...", flush=True)
             build_store(generate_playlists(args.playlists, seed=0), store_path)
         store = Store.open(store_path)
-        config = apply_overrides(RerankConfig(), args.set)
+        config = model.config if args.model else apply_overrides(RerankConfig(), args.set)
         print(f"data: {store.n_playlists:,} playlists, {store.n_entries:,} entries, {store.n_tracks:,} tracks; "
               f"{os.cpu_count()} cores; rerank {config}\n", flush=True)
-        model, fit_s, fit_peak = timed_peak(lambda: Rerank(config).fit(store))
+        if args.model:
+            fit_s, fit_peak = model.fit_info["seconds"]["total"], None
+        else:
+            model, fit_s, fit_peak = timed_peak(lambda: Rerank(config).fit(store))
         queries = make_ranker_split(store, args.queries, config.min_holdouts, seed=1)
         base = next(iter(model.models.values()))
         step = model.batch_rows()
@@ -101,7 +110,8 @@ def main() -> None:
     feature_only_s = max(1e-9, stages["features"][0] - model_s)  # candidate_block minus the models' scoring
     n = len(queries)
     info = model.fit_info
-    print(f"fit: {fit_s:.1f}s, peak {human(fit_peak)}; ranker {info['ranker_playlists']} playlists, "
+    peak_text = f"peak {human(fit_peak)}" if fit_peak is not None else "peak not measured (loaded model)"
+    print(f"fit: {fit_s:.1f}s, {peak_text}; ranker {info['ranker_playlists']} playlists, "
           f"{info['ranker_rows']:,} rows, {info['best_iteration']} trees\n")
     print(f"scoring {n} playlists in batches of {step}, {rows:,} candidate rows ({rows / n:.0f} per playlist):")
     print(f"{'stage':22s} {'seconds':>8s} {'playlists/s':>12s} {'rows/s':>12s} {'peak':>10s}")
