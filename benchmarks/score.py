@@ -59,7 +59,8 @@ def main() -> None:
     for metric in METRICS:
         np.testing.assert_allclose(fast[metric], slow[metric], rtol=1e-9, atol=1e-12, err_msg=metric)
     print(f"workload: {args.playlists:,} playlists x {args.k} recommendations, "
-          f"{len(indices):,} ground-truth entries; R-precision {summary['overall']['r_precision']:.4f}")
+          f"{len(indices):,} ground-truth entries; R-precision {summary['overall']['r_precision']:.4f}, "
+          f"NDCG (Spotify's challenge definition) {summary['overall']['ndcg']:.4f}")
     print(f"baseline (per-playlist Python loop, metrics only):     {t_slow:8.2f} s")
     print(f"segue vectorised metrics:                              {t_metrics:8.2f} s")
     print(f"segue vectorised metrics + per-category + bootstrap CI:{t_fast:8.2f} s")

@@ -1,12 +1,13 @@
 """The model interface's shared machinery: seed normalisation, top-k, config overrides."""
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from segue.config import apply_overrides
+from segue.config import apply_overrides, config_from_dict, setting
 from segue.errors import InputError, NotFoundError
 from segue.models.base import as_seed_csr, get_model_class, top_k
 
@@ -68,3 +69,57 @@ def test_apply_overrides_coerces_and_rejects_unknown_keys():
 def test_unknown_model_lists_known_ones():
     with pytest.raises(NotFoundError, match="known models: popular"):
         get_model_class("nope")
+
+
+def test_top_k_breaks_ties_by_id_even_across_the_kth_place():
+    ties = np.zeros((2, 9), dtype=np.float32)
+    ids, top = top_k(ties, 4)
+    assert ids.tolist() == [[0, 1, 2, 3]] * 2 and (top == 0).all()
+    # ties at the cut: the lowest ids among the tied scores make it in, whatever argpartition picked
+    scores = np.array([[1, 5, 3, 3, 0, 3, 3, 9, 3]], dtype=np.float32)
+    for k in range(1, 10):
+        expected = sorted(range(9), key=lambda i: (-scores[0, i], i))[:k]
+        assert top_k(scores, k)[0][0].tolist() == expected
+        flipped = scores[:, ::-1].copy()
+        assert top_k(flipped, k)[0][0].tolist() == sorted(range(9), key=lambda i: (-flipped[0, i], i))[:k]
+
+
+def test_top_k_treats_nan_as_minus_inf():
+    scores = np.array([[np.nan, 0.5, np.nan, 0.7, -np.inf]], dtype=np.float32)
+    ids, top = top_k(scores, 4)
+    assert ids.tolist() == [[3, 1, -1, -1]]
+    assert top[0, :2].tolist() == [np.float32(0.7), np.float32(0.5)] and np.isneginf(top[0, 2:]).all()
+
+
+def test_top_k_matches_a_plain_sort_on_random_tied_blocks():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        b, n, k = rng.integers(1, 5), rng.integers(1, 30), int(rng.integers(1, 35))
+        scores = rng.integers(-3, 4, size=(b, n)).astype(np.float32)
+        scores[rng.random((b, n)) < 0.1] = -np.inf
+        scores[rng.random((b, n)) < 0.05] = np.nan
+        ids, top = top_k(scores, k)
+        for row in range(b):
+            clean = np.where(np.isnan(scores[row]), -np.inf, scores[row])
+            expected = sorted(np.flatnonzero(np.isfinite(clean)).tolist(), key=lambda i: (-clean[i], i))[:k]
+            assert ids[row].tolist() == expected + [-1] * (k - len(expected))
+            assert top[row, : len(expected)].tolist() == clean[expected].tolist()
+
+
+@dataclass(frozen=True)
+class _Ranged:
+    rate: float = setting(0.5, gt=0.0, le=1.0)
+    mode: str = setting("a", choices=("a", "b"))
+    count: int = setting(3, ge=0)
+
+
+def test_settings_are_checked_for_type_finiteness_bounds_and_choices():
+    assert apply_overrides(_Ranged(), ["rate=1", "mode=b", "count=0"]) == _Ranged(rate=1.0, mode="b", count=0)
+    for bad, message in [("rate=0", "setting rate=0.0: must be > 0.0"), ("rate=1.5", "must be <= 1.0"),
+                         ("rate=nan", "rate=nan: expected a finite number"), ("mode=c", "expected one of a, b"),
+                         ("count=-1", "setting count=-1: must be >= 0"), ("count=1.5", "expected an integer")]:
+        with pytest.raises(InputError, match=re.escape(message)):
+            apply_overrides(_Ranged(), [bad])
+    for bad in ({"count": True}, {"count": "3"}, {"rate": None}, {"mode": 1}):
+        with pytest.raises(InputError, match=f"setting {next(iter(bad))}="):
+            config_from_dict(_Ranged, bad)

@@ -4,13 +4,17 @@ import gzip
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from segue.data.split import load_split, make_split
 from segue.data.store import build_store
 from segue.data.synth import generate_playlists
 from segue.errors import InputError
-from segue.evaluate.challenge import load_challenge, read_submission, verify_submission, write_submission
-from segue.evaluate.runner import evaluate_models, fill_to_k, make_submission, score_submission
+from segue.data.challenge_set import ChallengeSet, load_answers, load_challenge
+from segue.evaluate.submission import read_submission, verify_submission, write_submission
+from segue.evaluate import runner
+from segue.evaluate.runner import evaluate_models, fill_to_k, make_submission, recommend_challenge, score_submission
 from segue.models.base import get_model_class
 
 
@@ -122,6 +126,19 @@ def test_score_submission_agrees_with_evaluate(setup):
     assert list(no_challenge["per_category"]) == ["0"]
 
 
+@pytest.mark.parametrize("model_name", ["popular", "cooccur"])
+def test_playlist_batches_give_the_same_results_as_one_batch(setup, monkeypatch, model_name):
+    root, split, _ = setup
+    train = split.train_store()
+    model = get_model_class(model_name)().fit(train)
+    assert len(split.challenge) == 30
+    whole, _ = recommend_challenge(model, train, split.challenge, progress=False)
+    monkeypatch.setattr(runner, "BATCH_PLAYLISTS", 7)  # 30 playlists: batches of 7, 7, 7, 7, 2
+    batched, _ = recommend_challenge(model, train, split.challenge, progress=False)
+    assert np.array_equal(whole, batched)
+    assert (whole[:, 0] >= 0).all()
+
+
 def test_read_submission_reports_garbage_pid_lines(tmp_path):
     path = write_lines(tmp_path / "s.csv", ["team_info,t,main,e@x", "abc,spotify:track:x"])
     parsed, errors = read_submission(path)
@@ -144,3 +161,168 @@ def test_load_challenge_keeps_titles_with_half_an_emoji(tmp_path):
                     '"num_holdouts": 10, "num_samples": 0, "num_tracks": 10, "tracks": []}]}')
     challenge = load_challenge(path, use_hints=False)
     assert challenge.names == ["road \ufffd"] and challenge.pids.tolist() == [5]
+
+
+# ---- bad challenge sets and submissions: a clear InputError naming file, position and field -------------
+def challenge_json(playlists):
+    return {"date": "2018-01-16", "version": "v1", "playlists": playlists}
+
+
+def seed(i, pos=None):
+    return {"pos": i if pos is None else pos, "track_uri": f"spotify:track:{i:022d}", "track_name": "s",
+            "artist_name": "a", "artist_uri": "spotify:artist:x", "album_uri": "spotify:album:y",
+            "album_name": "b", "duration_ms": 1000}
+
+
+VALID_CHALLENGE = challenge_json([
+    {"pid": 10, "name": "road trip", "num_holdouts": 7, "num_samples": 2, "num_tracks": 9,
+     "tracks": [seed(0), seed(1)]},
+    {"pid": 11, "num_holdouts": 5, "num_samples": 5, "num_tracks": 10, "tracks": [seed(i) for i in range(5)]},
+    {"pid": 12, "name": "chill ☕ ", "num_holdouts": 20, "num_samples": 0, "num_tracks": 20, "tracks": []},
+])
+
+
+def write_json_file(path, data):
+    import json
+
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_an_empty_challenge_set_is_rejected(tmp_path):
+    path = write_json_file(tmp_path / "c.json", challenge_json([]))
+    with pytest.raises(InputError, match=r"c\.json: the challenge set has no playlists"):
+        load_challenge(path)
+    with pytest.raises(InputError, match="no playlists"):
+        verify_submission(tmp_path / "x.csv", ChallengeSet.from_pids([]))
+    with pytest.raises(InputError, match="answers file is empty"):
+        load_answers(write_json_file(tmp_path / "a.json", {}))
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("num_samples", "ten"), ("num_samples", 2**63), ("num_holdouts", -1), ("num_tracks", 1.5),
+    ("num_samples", True), ("pid", "10"), ("pid", 2**64), ("name", 5), ("tracks", {"a": 1}),
+])
+def test_a_wrong_type_or_huge_number_names_file_position_and_field(tmp_path, field, value):
+    import copy
+
+    data = copy.deepcopy(VALID_CHALLENGE)
+    data["playlists"][1][field] = value
+    path = write_json_file(tmp_path / "c.json", data)
+    with pytest.raises(InputError) as caught:
+        load_challenge(path, use_hints=False)
+    message = str(caught.value)
+    assert str(path) in message and "playlists[1]" in message and f"'{field}'" in message
+
+
+def test_inconsistent_counts_are_named(tmp_path):
+    import copy
+
+    data = copy.deepcopy(VALID_CHALLENGE)
+    data["playlists"][0]["num_samples"] = 3
+    with pytest.raises(InputError, match=r"playlists\[0\] \(pid 10\): num_samples is 3 but the playlist has 2"):
+        load_challenge(write_json_file(tmp_path / "c.json", data), use_hints=False)
+    data = copy.deepcopy(VALID_CHALLENGE)
+    data["playlists"][0]["num_tracks"] = 8
+    with pytest.raises(InputError, match=r"playlists\[0\].*num_tracks is 8"):
+        load_challenge(write_json_file(tmp_path / "c.json", data), use_hints=False)
+
+
+def _mutations():
+    """Hypothesis strategy: (kind, path choice, replacement) applied to VALID_CHALLENGE's JSON."""
+    from hypothesis import strategies as st
+
+    odd = st.sampled_from(["", "\u0000", "\ud83d", "\U0001f3b5" * 3, "é\u0301", "\u202e", "NaN", "-1", "1e400"])
+    values = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=True),
+                       odd, st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(),
+                                                                                   max_size=2))
+    return st.tuples(st.sampled_from(["delete", "replace", "truncate", "unicode"]), st.integers(0, 10**6), values)
+
+
+def _all_paths(node, prefix=()):
+    """Every (container path, key) in a JSON tree, in a stable order."""
+    out = []
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
+    for key, child in items:
+        out.append((prefix, key))
+        out.extend(_all_paths(child, prefix + (key,)))
+    return out
+
+
+def _mutated(kind, choice, value):
+    import copy
+    import json
+
+    data = copy.deepcopy(VALID_CHALLENGE)
+    paths = _all_paths(data)
+    prefix, key = paths[choice % len(paths)]
+    parent = data
+    for step in prefix:
+        parent = parent[step]
+    if kind == "delete":
+        del parent[key]
+    elif kind == "replace":
+        parent[key] = value
+    elif kind == "unicode" and isinstance(parent[key], str):
+        parent[key] = parent[key] + (value if isinstance(value, str) else "\ud83d")
+    text = json.dumps(data, allow_nan=True)
+    if kind == "truncate":
+        text = text[: choice % len(text)]
+    return data, text.encode("utf-8", errors="surrogatepass")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(_mutations())
+def test_fuzzed_challenge_sets_parse_correctly_or_fail_cleanly(tmp_path, mutation):
+    data, raw = _mutated(*mutation)
+    path = tmp_path / "fuzz.json"
+    path.write_bytes(raw)
+    try:
+        parsed = load_challenge(path, use_hints=False)
+    except InputError as exc:
+        assert str(path) in str(exc)
+        return
+    # A parse must be what the (mutated) JSON says (a lone surrogate escape reads as U+FFFD, by design).
+    import re
+
+    playlists = data["playlists"]
+    assert parsed.pids.tolist() == [p["pid"] for p in playlists]
+    assert parsed.seed_uris == [re.sub("[\ud800-\udfff]", "\ufffd", t["track_uri"])
+                                for p in playlists for t in p.get("tracks", [])]
+    assert [n is None for n in parsed.names] == [p.get("name") is None for p in playlists]
+    assert parsed.num_samples.tolist() == [len(p.get("tracks", [])) for p in playlists]
+
+
+def _submission_lines():
+    uris = [f"spotify:track:{i:022d}" for i in range(1000, 1006)]
+    return ["team_info,team a,main,a@b.c", "10," + ",".join(uris[:3]), "11," + ",".join(uris[3:])]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(_mutations(), st.booleans())
+def test_fuzzed_submissions_are_read_or_fail_cleanly(tmp_path, mutation, gzipped):
+    kind, choice, value = mutation
+    text = "\n".join(_submission_lines()) + "\n"
+    if kind == "truncate":
+        text = text[: choice % len(text)]
+    else:
+        cut = choice % len(text)
+        insert = value if isinstance(value, str) else str(value)
+        text = text[:cut] + ("," if kind == "delete" else "") + insert + text[cut + (kind == "replace"):]
+    raw = text.encode("utf-8", errors="surrogatepass")
+    path = tmp_path / ("s.csv.gz" if gzipped else "s.csv")
+    if gzipped:
+        raw = gzip.compress(raw)
+        if kind == "truncate":
+            raw = raw[: max(2, choice % len(raw))]  # a damaged gzip stream
+    path.write_bytes(raw)
+    challenge = ChallengeSet.from_pids([10, 11])
+    try:
+        parsed, errors = read_submission(path)
+        failures = verify_submission(path, challenge, n_tracks=3)
+    except InputError as exc:
+        assert str(path) in str(exc)
+        return
+    assert all(isinstance(p, int) and 0 <= p for p in parsed.pids)
+    assert all(e.startswith(("line ", "end of file")) for e in failures), failures
+    assert set(errors) <= set(failures)

@@ -54,44 +54,6 @@ def edge_playlists(first_pid: int = 1000) -> list[dict]:
     ]
 
 
-def assert_store_equals(store: Store, playlists: list[dict]) -> None:
-    """Every playlist, in order, with its metadata, tracks (order and repeats) and first-seen track metadata."""
-    assert store.n_playlists == len(playlists)
-    assert store.pids.tolist() == [p["pid"] for p in playlists]
-    meta = store.playlist_meta.to_pylist()
-    for row, playlist in zip(meta, playlists):
-        assert row["name"] == playlist.get("name")
-        assert row["description"] == playlist.get("description")
-        collaborative = playlist.get("collaborative")
-        assert row["collaborative"] == (None if collaborative is None else collaborative == "true")
-        for field in ("modified_at", "num_followers", "num_edits"):
-            assert row[field] == playlist.get(field)
-    uris = np.array(store.track_uris, dtype=object)
-    first_seen: dict[str, dict] = {}
-    for row, playlist in enumerate(playlists):
-        got = uris[store.playlist_tracks(row)].tolist()
-        assert got == [t["track_uri"] for t in playlist["tracks"]]
-        for t in playlist["tracks"]:
-            first_seen.setdefault(t["track_uri"], t)
-    assert store.n_tracks == len(first_seen)
-    assert list(first_seen) == store.track_uris  # ids in order of first appearance
-    tracks = store.tracks.to_pylist()
-    artist_of, album_of = {}, {}
-    for info, (uri, t) in zip(tracks, first_seen.items()):
-        for field in ("track_name", "artist_uri", "artist_name", "album_uri", "album_name", "duration_ms"):
-            assert info[field] == t.get(field), (uri, field)
-        if t.get("artist_uri"):
-            assert artist_of.setdefault(t["artist_uri"], info["artist_id"]) == info["artist_id"]
-        else:
-            assert info["artist_id"] == -1
-        if t.get("album_uri"):
-            assert album_of.setdefault(t["album_uri"], info["album_id"]) == info["album_id"]
-    assert store.n_artists == len(artist_of) and store.n_albums == len(album_of)
-    assert sorted(artist_of.values()) == list(range(len(artist_of)))
-    counts = np.bincount(store.indices, minlength=store.n_tracks)
-    assert np.array_equal(counts, store.track_count)
-
-
 @pytest.fixture
 def dataset(synth_playlists, tmp_path):
     """Synthetic playlists plus the hand-made edge cases, written as three slices."""
@@ -104,7 +66,7 @@ def dataset(synth_playlists, tmp_path):
 
 
 @pytest.mark.parametrize("workers", [0, 2])
-def test_round_trip_is_exact(dataset, tmp_path, workers):
+def test_round_trip_is_exact(dataset, tmp_path, workers, assert_store_equals):
     folder, playlists = dataset
     store = ingest([folder], tmp_path / "store", workers=workers)
     assert_store_equals(store, playlists)
@@ -210,7 +172,7 @@ def test_slices_are_ordered_by_start_index_not_lexically(synth_playlists, tmp_pa
     assert sorted(["b10", "b9", "a"], key=natural_key) == ["a", "b9", "b10"]
 
 
-def test_stripped_playlist_with_only_pid_and_track_uris(tmp_path):
+def test_stripped_playlist_with_only_pid_and_track_uris(tmp_path, assert_store_equals):
     playlists = [{"pid": 7, "tracks": [{"track_uri": "spotify:track:a"}, {"track_uri": "spotify:track:b"},
                                        {"track_uri": "spotify:track:a"}]},
                  {"pid": 3, "tracks": [{"track_uri": "spotify:track:b"}]}]
@@ -221,7 +183,7 @@ def test_stripped_playlist_with_only_pid_and_track_uris(tmp_path):
     assert store.names == [None, None] and store.n_artists == 0
 
 
-def test_challenge_set_ingests_seed_tracks_without_count_warnings(synth_playlists, tmp_path, cli):
+def test_challenge_set_ingests_seed_tracks_without_count_warnings(synth_playlists, tmp_path, cli, assert_store_equals):
     challenge = []
     for i, playlist in enumerate(synth_playlists[:30]):
         seeds = playlist["tracks"][: i % 6]
@@ -251,7 +213,7 @@ def test_count_mismatch_is_a_warning_with_a_count(synth_playlists, tmp_path, cli
     assert Store.open(tmp_path / "store").manifest["warnings"] == {"num_tracks_mismatch": 2}
 
 
-def test_zip_layout_reads_members_in_slice_order(dataset, tmp_path):
+def test_zip_layout_reads_members_in_slice_order(dataset, tmp_path, assert_store_equals):
     folder, playlists = dataset
     archive = tmp_path / "spotify_million_playlist_dataset.zip"
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
@@ -356,10 +318,10 @@ def test_skip_invalid_skips_records_and_keeps_the_rest(case, synth_playlists, tm
     assert "skipped:" in result.stderr and _squash(bad_name) in _squash(result.stderr)
     if case in WHOLE_FILE_CASES:
         assert store.n_playlists == 50
-        assert _squash("skipped 0 playlists and 1 files") in _squash(result.stdout)
+        assert _squash("skipped 0 playlists and 1 file;") in _squash(result.stdout)
     else:
         assert store.n_playlists == 99
-        assert _squash("skipped 1 playlists and 0 files") in _squash(result.stdout)
+        assert _squash("skipped 1 playlist and 0 files") in _squash(result.stdout)
         assert skipped[0]["pid"] is not None
     assert store.manifest["counts"]["playlists"] == store.n_playlists
 
@@ -441,10 +403,86 @@ def test_lone_surrogate_escapes_are_kept_as_replacement_characters(synth_playlis
     assert store.manifest["warnings"] == {"lone_surrogates_replaced": 2}
 
 
-def test_a_byte_order_mark_is_ignored_and_the_hash_covers_the_file(synth_playlists, tmp_path):
+def test_a_byte_order_mark_is_ignored_and_the_hash_covers_the_file(synth_playlists, tmp_path, assert_store_equals):
     path = tmp_path / "mpd.slice.0-4.json"
     data = b"\xef\xbb\xbf" + json.dumps(slice_doc(synth_playlists[:5]), indent=4).encode()
     path.write_bytes(data)
     store = ingest([path], tmp_path / "store", workers=0)
     assert_store_equals(store, synth_playlists[:5])
     assert store.manifest["sources"][0]["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_skipped_duplicate_pids_leave_no_phantom_tracks(synth_playlists, tmp_path):
+    first, second = synth_playlists[:10], copy.deepcopy(synth_playlists[10:20])
+    # a playlist repeating pid 3 brings tracks found nowhere else; after it, a kept one shares a track
+    only_here = [{"track_uri": f"spotify:track:phantom{i}", "track_name": "ghost"} for i in range(3)]
+    second[0] = {"pid": 3, "name": "copy", "tracks": [*only_here, second[1]["tracks"][0]]}
+    store = ingest([write_slice(tmp_path / "a", first), write_slice(tmp_path / "b", second, 10)],
+                   tmp_path / "store", skip_invalid=True, workers=0)
+    assert not set(store.track_uris) & {t["track_uri"] for t in only_here}
+    assert store.track_count.min() >= 1  # every track of the vocabulary occurs in a playlist
+    expected = ingest([write_slice(tmp_path / "c", first + second[1:])], tmp_path / "expected", workers=0)
+    assert store.track_uris == expected.track_uris
+    assert np.array_equal(store.indices, expected.indices) and np.array_equal(store.indptr, expected.indptr)
+    assert store.track_count.tolist() == expected.track_count.tolist()
+    reason = store.manifest["skipped"][0]["reason"]
+    assert "duplicate pid 3" in reason and "--skip-invalid" not in reason
+
+
+@pytest.mark.parametrize("field, value", [("pid", 2**63), ("num_followers", 2**63), ("modified_at", -(2**63) - 1)])
+def test_integers_beyond_int64_are_input_errors(field, value, synth_playlists, tmp_path):
+    synth_playlists[4][field] = value
+    with pytest.raises(InputError, match=f"position 4.*'{field}'.*64-bit"):
+        ingest([write_slice(tmp_path, synth_playlists[:10])], tmp_path / "store")
+    synth_playlists[4][field] = 5 if field != "pid" else 4
+    synth_playlists[6]["tracks"][1]["duration_ms"] = 2**64 - 1
+    with pytest.raises(InputError, match=r"position 6.*tracks\[1\]\.duration_ms"):
+        ingest([write_slice(tmp_path, synth_playlists[:10])], tmp_path / "store")
+
+
+def test_bare_list_and_wrong_pos_values_are_warnings(synth_playlists, tmp_path, cli):
+    listed = tmp_path / "list.json"
+    listed.write_text(json.dumps(synth_playlists[:5]))
+    shuffled = copy.deepcopy(synth_playlists[5:10])
+    shuffled[1]["tracks"][0]["pos"] = 7
+    shuffled[3]["tracks"][2]["pos"] = "2"
+    result = cli("ingest", listed, write_slice(tmp_path / "s", shuffled, 5), "--out", tmp_path / "store",
+                 "--no-progress", "--workers", "0")
+    assert result.exit_code == 0, result.output
+    warnings = Store.open(tmp_path / "store").manifest["warnings"]
+    assert warnings == {"top_level_list": 1, "pos_mismatch": 2}
+    assert _squash("1 file holding a bare JSON list") in _squash(result.stderr)
+    assert _squash("2 playlists whose tracks' pos fields") in _squash(result.stderr)
+
+
+def test_invalid_utf8_names_the_byte_offset(synth_playlists, tmp_path):
+    data = json.dumps(slice_doc(synth_playlists[:5]), indent=2).encode()
+    offset = data.index(b'"name"', 1000) + 9
+    path = tmp_path / "mpd.slice.0-4.json"
+    path.write_bytes(data[:offset] + b"\xff\xfe" + data[offset:])
+    line = data.count(b"\n", 0, offset) + 1
+    with pytest.raises(InputError, match=rf"not valid UTF-8 at byte {offset:,} \(line {line}\)"):
+        ingest([path], tmp_path / "store")
+
+
+def test_skip_invalid_prints_each_skip_once_without_advising_the_flag(synth_playlists, tmp_path, cli):
+    synth_playlists[3]["pid"] = "x"
+    (tmp_path / "mpd").mkdir()
+    (tmp_path / "mpd" / "mpd.slice.9-9.json").write_text("{oops")
+    write_slice(tmp_path / "mpd", synth_playlists[:9])
+    result = cli("ingest", tmp_path / "mpd", "--out", tmp_path / "store", "--skip-invalid", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("skipped:") == 2
+    assert "--skip-invalid" not in result.stderr
+
+
+def test_stores_follow_the_umask(synth_playlists, tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        store = ingest([write_slice(tmp_path, synth_playlists[:5])], tmp_path / "store")
+    finally:
+        os.umask(old)
+    assert oct(store.path.stat().st_mode & 0o777) == oct(0o755)
+    assert {oct(p.stat().st_mode & 0o777) for p in store.path.iterdir()} == {oct(0o644)}

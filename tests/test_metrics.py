@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from segue.evaluate.metrics import (
     METRICS,
@@ -38,24 +40,27 @@ def test_first_occurrence_marks_repeats_and_padding():
     ]
 
 
-def test_duplicates_and_padding_count_once_and_keep_their_slots():
-    # G = {1, 2, 3}; R = 1, 9, 2, 2(dup), -1, 3: hits at ranks 1, 3, 6.
+def test_duplicates_and_padding_count_once():
+    # G = {1, 2, 3}; R = 1, 9, 2, 2(dup), -1, 3: hits at slots 1, 3, 6.
     m = score([[1, 9, 2, 2, -1, 3]], [[1, 2, 3]])
     assert m["r_precision"][0] == pytest.approx(2 / 3)
     assert m["recall_500"][0] == pytest.approx(1.0)
-    dcg = 1 + 1 / math.log2(3) + 1 / math.log2(6)
-    idcg = 1 + 1 / math.log2(2) + 1 / math.log2(3)
+    # Spotify's NDCG drops the repeat and the padding first: R' = 1, 9, 2, 3, hits at ranks 1, 3, 4.
+    dcg = 1 / math.log2(2) + 1 / math.log2(4) + 1 / math.log2(5)
+    idcg = 1 / math.log2(2) + 1 / math.log2(3) + 1 / math.log2(4)
     assert m["ndcg"][0] == pytest.approx(dcg / idcg)
-    std_dcg = 1 / math.log2(2) + 1 / math.log2(4) + 1 / math.log2(7)
-    std_idcg = 1 / math.log2(2) + 1 / math.log2(3) + 1 / math.log2(4)
-    assert m["ndcg_500"][0] == pytest.approx(std_dcg / std_idcg)
+    # The rules page's variant keeps the slots and normalises by the 3 hits.
+    rules_dcg = 1 + 1 / math.log2(3) + 1 / math.log2(6)
+    rules_idcg = 1 + 1 / math.log2(2) + 1 / math.log2(3)
+    assert m["ndcg_rules_page"][0] == pytest.approx(rules_dcg / rules_idcg)
     assert m["clicks"][0] == 0
 
 
 def test_a_duplicated_hit_inside_the_window_counts_once():
     m = score([[1, 1, 1]], [[1, 2, 3]])
     assert m["r_precision"][0] == pytest.approx(1 / 3)
-    assert m["ndcg"][0] == pytest.approx(1.0)  # one hit at rank 1: DCG = IDCG = 1
+    assert m["ndcg_rules_page"][0] == pytest.approx(1.0)  # one hit at rank 1: DCG = IDCG = 1
+    assert m["ndcg"][0] == pytest.approx(1 / (1 + 1 / math.log2(3) + 0.5))  # IDCG over |G| = 3
 
 
 def test_repeated_ground_truth_is_a_set():
@@ -67,14 +72,15 @@ def test_fewer_recommendations_than_ground_truth():
     m = score([[4]], [[1, 2, 3, 4]], k=6)
     assert m["r_precision"][0] == pytest.approx(0.25)
     assert m["recall_500"][0] == pytest.approx(0.25)
-    assert m["ndcg"][0] == pytest.approx(1.0)
-    assert m["ndcg_500"][0] == pytest.approx(1 / (1 + 1 / math.log2(3) + 0.5 + 1 / math.log2(5)))
+    assert m["ndcg_rules_page"][0] == pytest.approx(1.0)
+    # IDCG over min(|G|, 500) = 4 ranks, not over the K = 6 columns nor the single hit
+    assert m["ndcg"][0] == pytest.approx(1 / (1 + 1 / math.log2(3) + 0.5 + 1 / math.log2(5)))
 
 
 def test_nothing_relevant_gives_51_clicks_and_zero_ndcg():
     m = score([[5, 6, 7]], [[1, 2]])
     assert m["clicks"][0] == 51
-    assert m["ndcg"][0] == 0 and m["ndcg_500"][0] == 0 and m["r_precision"][0] == 0
+    assert m["ndcg"][0] == 0 and m["ndcg_rules_page"][0] == 0 and m["r_precision"][0] == 0
     empty = score([[-1, -1]], [[1]])
     assert empty["clicks"][0] == 51 and empty["ndcg"][0] == 0
 
@@ -87,11 +93,21 @@ def test_clicks_count_pages_of_ten_before_the_first_hit(rank, clicks):
     assert m["clicks"][0] == clicks
 
 
-def test_challenge_ndcg_uses_the_rank_one_special_case():
-    # One hit at rank 2: DCG = 1/log2(2) = 1, IDCG for one hit = 1 -> NDCG 1 (the challenge formula).
+def test_rules_page_ndcg_uses_the_rank_one_special_case():
+    # One hit at rank 2: DCG = 1/log2(2) = 1, IDCG for one hit = 1 -> 1 (the rules page's formula).
     m = score([[9, 1]], [[1, 2]])
+    assert m["ndcg_rules_page"][0] == pytest.approx(1.0)
+    assert m["ndcg"][0] == pytest.approx((1 / math.log2(3)) / (1 + 1 / math.log2(3)))
+
+
+def test_only_the_first_500_recommendations_count():
+    # |G| = 600 > 500: IDCG is 500 hits in a row; a hit at slot 501 is beyond the challenge's list.
+    truth = list(range(600))
+    m = score([list(range(500)) + [550]], [truth])
     assert m["ndcg"][0] == pytest.approx(1.0)
-    assert m["ndcg_500"][0] == pytest.approx((1 / math.log2(3)) / (1 + 1 / math.log2(3)))
+    assert m["recall_500"][0] == pytest.approx(500 / 600)
+    late = score([[1000 + i for i in range(500)] + [1]], [[1]])
+    assert late["clicks"][0] == 51 and late["ndcg"][0] == 0
 
 
 # artist of track t: tracks 0-3 -> artist 0, 4-5 -> 1, 6-7 -> 2, 8-9 -> 3, 10 -> unknown
@@ -136,6 +152,77 @@ def test_vectorised_matches_the_plain_loop_on_random_data():
     slow = reference_metrics(recs.tolist(), truths, artists)
     for metric in METRICS:
         np.testing.assert_allclose(fast[metric], slow[metric], rtol=1e-12, atol=1e-12, err_msg=metric)
+
+
+# ---- the published formulas, transcribed plainly: one playlist at a time, Python lists and sets --------
+# Spotify's challenge metrics (RecSys Challenge 2018): R = the submitted list, cut to its first 500
+# entries; G = the held-out tracks as a set. Written from the definitions in /work/shared/docs/mpd.md.
+def published_r_precision(truth: list, recs: list) -> float:
+    g = set(truth)
+    return len(set(recs[:500][: len(g)]) & g) / len(g)
+
+
+def published_ndcg(truth: list, recs: list) -> float:
+    g = set(truth)
+    distinct, seen = [], set()
+    for track in recs[:500]:  # truncate first, then drop repeats keeping the first
+        if track not in seen:
+            seen.add(track)
+            distinct.append(track)
+    dcg = sum(1 / math.log2(i + 1) for i, track in enumerate(distinct, start=1) if track in g)
+    idcg = sum(1 / math.log2(i + 1) for i in range(1, min(len(g), 500) + 1))
+    return dcg / idcg
+
+
+def published_clicks(truth: list, recs: list) -> float:
+    g = set(truth)
+    for i, track in enumerate(recs[:500]):
+        if track in g:
+            return float(i // 10)
+    return 51.0
+
+
+def published_recall(truth: list, recs: list) -> float:
+    g = set(truth)
+    return len(set(recs[:500]) & g) / len(g)
+
+
+def check_against_published(truths: list[list[int]], rec_lists: list[list[int]]) -> None:
+    """Score the lists vectorised (short lists padded with -1) and compare every row with the formulas."""
+    width = max(1, max(len(r) for r in rec_lists))
+    recs = np.full((len(rec_lists), width), -1, dtype=np.int64)
+    for i, r in enumerate(rec_lists):
+        recs[i, : len(r)] = r
+    m = compute_metrics(recs, *csr(truths))
+    for i, (truth, r) in enumerate(zip(truths, rec_lists)):
+        where = f"playlist {i}: G={truth[:20]}..., R={r[:20]}..."
+        assert m["r_precision"][i] == pytest.approx(published_r_precision(truth, r), abs=1e-12), where
+        assert m["ndcg"][i] == pytest.approx(published_ndcg(truth, r), abs=1e-12), where
+        assert m["clicks"][i] == published_clicks(truth, r), where
+        assert m["recall_500"][i] == pytest.approx(published_recall(truth, r), abs=1e-12), where
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.integers(0, 30), min_size=1, max_size=40),  # G, repeats allowed
+                          st.lists(st.integers(0, 30), max_size=40)),  # R: repeats, short or empty lists
+                min_size=1, max_size=6))
+def test_vectorised_metrics_equal_the_published_formulas(playlists):
+    check_against_published([g for g, _ in playlists], [r for _, r in playlists])
+
+
+def test_published_formulas_at_challenge_size():
+    # |G| up to 700 (> 500), lists up to 520 long (beyond 500), repeats, some hits planted, some rows empty.
+    rng = np.random.default_rng(11)
+    truths, rec_lists = [], []
+    for _ in range(120):
+        truth = rng.integers(0, 3000, size=int(rng.integers(1, 700))).tolist()
+        recs = rng.integers(0, 3000, size=int(rng.integers(0, 521))).tolist()
+        for slot in rng.integers(0, max(1, len(recs)), size=min(len(recs), int(rng.integers(0, 300)))):
+            recs[slot] = truth[int(rng.integers(0, len(truth)))]
+        truths.append(truth)
+        rec_lists.append(recs)
+    assert any(len(set(t)) > 500 for t in truths) and any(len(r) > 500 for r in rec_lists)
+    check_against_published(truths, rec_lists)
 
 
 def test_bootstrap_ci_is_deterministic_and_brackets_the_mean():

@@ -1,13 +1,25 @@
-"""Every registered model runs the shared suite (tests/model_suite.py); plus the train/recommend CLI."""
+"""Every registered model runs the shared suite (tests/model_suite.py); plus the train/recommend CLI,
+settings checks, the shared title fallback and the helpers in models/_common.py."""
 
 from __future__ import annotations
 
+import shutil
+
+import numpy as np
 import pytest
-from model_suite import FAST_OVERRIDES, ModelSuite, seeds_of_genre, tiny_playlists
+import scipy.sparse as sp
+from conftest import genre_playlists, seeds_of_genre
+from model_suite import FAST_OVERRIDES, SMALL_FIT_BLOCKS, ModelSuite, popularity_order
 from typer.testing import CliRunner
 
+from segue.config import apply_overrides, config_from_dict
+from segue.data.mpd import normalize_title
 from segue.data.store import build_store
-from segue.models.base import MODEL_MODULES, load_model
+from segue.errors import InputError, ModelError
+from segue.models._common import sparse_top_n, track_popularity
+from segue.models.base import FALLBACK_DIR, MODEL_MODULES, get_model_class, load_model
+from segue.models.cooccur import item_blocks
+from segue.models.title import distinct_titles
 
 for _name in MODEL_MODULES:
     globals()[f"TestModel_{_name}"] = type(
@@ -16,8 +28,8 @@ for _name in MODEL_MODULES:
 
 
 @pytest.fixture(scope="module")
-def cli_store(tmp_path_factory):
-    return build_store(tiny_playlists(), tmp_path_factory.mktemp("cli") / "store")
+def cli_store(genre_store):
+    return genre_store
 
 
 def _cli(*args):
@@ -72,8 +84,6 @@ def test_cli_errors(cli_store, tmp_path):
 
 @pytest.mark.parametrize("weighting", ["linear", "bm25"])
 def test_als_fold_in_is_the_exact_user_solve(cli_store, weighting):
-    import numpy as np
-    import scipy.sparse as sp
     from implicit.cpu.als import AlternatingLeastSquares
 
     from segue.models.als import ALS, ALSConfig
@@ -90,3 +100,121 @@ def test_als_fold_in_is_the_exact_user_solve(cli_store, weighting):
     expected = reference.recalculate_user(rows, confidence[rows])
     folded = model.fold_in(x.indptr[: len(rows) + 1], x.indices[: x.indptr[len(rows)]])
     np.testing.assert_allclose(folded, expected, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("model, setting, message", [
+    ("als", "threads=-4", "setting threads=-4: must be >= 0"),
+    ("als", "factors=0", "setting factors=0: must be >= 1"),
+    ("als", "weighting=tfidf", "setting weighting='tfidf': expected one of linear, bm25"),
+    ("cooccur", "power=nan", "setting power=nan: expected a finite number"),
+    ("cooccur", "title_weight=inf", "setting title_weight=inf: expected a finite number"),
+    ("cooccur", "min_cooccurrence=-3", "setting min_cooccurrence=-3: must be >= 1"),
+    ("cooccur", "alpha=1.5", "setting alpha=1.5: must be <= 1"),
+    ("title", "min_similarity=-0.1", "setting min_similarity=-0.1: must be >= 0"),
+    ("popular", "count=plays", "setting count='plays': expected one of playlists, entries"),
+])
+def test_settings_out_of_range_are_rejected_with_their_name(model, setting, message):
+    cls = get_model_class(model)
+    with pytest.raises(InputError, match=message.replace("(", r"\(")):
+        apply_overrides(cls.Config(), [setting])
+    key, value = setting.split("=")
+    typed = apply_overrides(cls.Config(), {})  # the same check on a config built in code or from config.json
+    value = type(getattr(typed, key))(value)
+    with pytest.raises(InputError, match=f"setting {key}="):
+        cls.Config(**{key: value})
+    with pytest.raises(InputError, match=f"setting {key}="):
+        config_from_dict(cls.Config, {key: value})
+
+
+def test_cli_rejects_a_bad_setting(cli_store, tmp_path):
+    result = _cli("train", "als", "--store", cli_store.path, "--out", tmp_path / "m", "--set", "threads=-4")
+    assert result.exit_code == 1 and "setting threads=-4: must be >= 0" in result.output
+    assert not (tmp_path / "m").exists()
+
+
+def _fast(name, **more):
+    cls = get_model_class(name)
+    return cls(apply_overrides(cls.Config(), {**FAST_OVERRIDES.get(name, {}), **more}))
+
+
+def test_shared_title_fallback_is_one_copy_on_disk_and_in_memory(cli_store, tmp_path):
+    _fast("title").fit(cli_store).save(tmp_path / "models" / "title")
+    seeds = [seeds_of_genre(cli_store, 0, 2), np.zeros(0, np.int32), np.zeros(0, np.int32)]
+    titles = ["rap", "christmas", None]
+    embedded = _fast("cooccur").fit(cli_store)
+    expected = embedded.recommend(seeds, k=20, titles=titles)
+    for name in ("cooccur", "als"):
+        model = _fast(name, fallback=str(tmp_path / "models" / "title")).fit(cli_store)
+        model.save(tmp_path / "models" / name)
+        assert not (tmp_path / "models" / name / FALLBACK_DIR).exists()
+    cooccur, als = (load_model(tmp_path / "models" / name, store=cli_store) for name in ("cooccur", "als"))
+    assert cooccur.fallback is als.fallback  # one title model in memory
+    for got, want in zip(cooccur.recommend(seeds, k=20, titles=titles), expected):
+        np.testing.assert_array_equal(got, want)
+
+    # moved together (the relative path) or the model directory alone (the absolute path): still found
+    shutil.copytree(tmp_path / "models", tmp_path / "moved")
+    shutil.copytree(tmp_path / "models" / "als", tmp_path / "elsewhere" / "als")
+    for directory in (tmp_path / "moved" / "als", tmp_path / "elsewhere" / "als"):
+        assert load_model(directory).recommend(seeds, k=5, titles=titles)[0].shape == (3, 5)
+    moved = load_model(tmp_path / "moved" / "als")
+    assert moved.fallback.store_info == cooccur.fallback.store_info
+
+    # a retrained or removed fallback is refused, naming where it was expected
+    _fast("title").fit(cli_store).save(tmp_path / "models" / "title")
+    shutil.rmtree(tmp_path / "moved" / "title")
+    for directory in (tmp_path / "models" / "cooccur", tmp_path / "moved" / "cooccur"):
+        with pytest.raises(ModelError, match="missing or was retrained"):
+            load_model(directory)
+
+
+def test_fallback_setting_checks_and_none(cli_store, tmp_path):
+    _fast("popular").fit(cli_store).save(tmp_path / "popular")
+    with pytest.raises(InputError, match="holds a popular model, not a title model"):
+        _fast("cooccur", fallback=str(tmp_path / "popular")).fit(cli_store)
+    with pytest.raises(InputError, match="setting fallback='nowhere': expected title, none, or the directory"):
+        _fast("cooccur", fallback="nowhere").fit(cli_store)
+    model = _fast("cooccur", fallback="none").fit(cli_store)
+    assert model.fallback is None
+    model.save(tmp_path / "none")
+    assert not (tmp_path / "none" / FALLBACK_DIR).exists() and load_model(tmp_path / "none").fallback is None
+    ids, _ = model.recommend([np.zeros(0, np.int32)], k=10, titles=["rap"])  # no titles: popularity
+    assert (ids[0] == popularity_order(cli_store, 10)).all()
+
+
+def test_models_fitted_on_one_store_share_one_title_fit(cli_store):
+    first, second = _fast("cooccur").fit(cli_store), _fast("als").fit(cli_store)
+    assert first.fallback is second.fallback
+
+
+def test_distinct_titles_match_normalising_every_name():
+    names = ["Rock!!", None, "rock", "", "Chill Vibes 🌴", "chill   vibes", "90's", "ROCK", None, "Ünïcode"]
+    titles, index = distinct_titles(names)
+    expected = sorted({normalize_title(n) for n in names})
+    assert titles == expected
+    assert [titles[i] for i in index] == [normalize_title(n) for n in names]
+
+
+def test_sparse_top_n_keeps_the_largest_and_breaks_ties_by_column():
+    dense = np.array([[1, 3, 3, 0, 3, 2], [0, 0, 5, 0, 0, 0], [2, 2, 2, 2, 2, 2]], dtype=np.float32)
+    top = sparse_top_n(sp.csr_matrix(dense), 2).toarray()
+    assert top.tolist() == [[0, 3, 3, 0, 0, 0], [0, 0, 5, 0, 0, 0], [2, 2, 0, 0, 0, 0]]
+    assert sparse_top_n(sp.csr_matrix(dense), 0).nnz == 0
+
+
+def test_track_popularity_counts_playlists_or_entries(tmp_path):
+    playlists = genre_playlists(n_playlists=6)
+    playlists[0]["tracks"].append(dict(playlists[0]["tracks"][0], pos=len(playlists[0]["tracks"])))  # a repeat
+    store = build_store(playlists, tmp_path / "store")
+    entries = np.bincount(store.indices, minlength=store.n_tracks)
+    in_playlists = np.array([sum(t in set(store.playlist_tracks(r).tolist()) for r in range(store.n_playlists))
+                             for t in range(store.n_tracks)])
+    np.testing.assert_array_equal(track_popularity(store, "entries"), entries)
+    np.testing.assert_array_equal(track_popularity(store, "playlists"), in_playlists)
+    assert (entries != in_playlists).any()
+
+
+def test_small_block_nnz_really_trains_cooccur_in_blocks(cli_store):
+    x = cli_store.csr(binary=True)
+    estimate = x.T.tocsr() @ np.diff(x.indptr).astype(np.float64)
+    assert len(item_blocks(estimate, SMALL_FIT_BLOCKS["cooccur"]["block_nnz"])) > 10

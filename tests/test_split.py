@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
+from segue.data.challenge_set import infer_category, load_challenge
 from segue.data.split import CATEGORIES, load_split, make_split
 from segue.data.store import Store, build_store
 from segue.data.synth import generate_playlists
 from segue.errors import InputError
-from segue.evaluate.challenge import infer_category, load_challenge
 from segue.io import read_json
 
 PER_CATEGORY = 4

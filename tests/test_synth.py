@@ -205,6 +205,7 @@ def test_cli(tmp_path):
                                       "--tracks-approx", "2000"])
     assert result.exit_code == 0, result.output
     assert "2 files" in result.output and "1,500 playlists" in result.output
-    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["mpd.slice.0-999.json", "mpd.slice.1000-1499.json"]
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == [".segue-synth.json", "mpd.slice.0-999.json",
+                                                                  "mpd.slice.1000-1499.json"]
     bad = _cli(["synth", "--playlists", "10", "--out", str(tmp_path / "e"), "--tracks-approx", "5"])
     assert bad.exit_code == 1 and "tracks-approx" in bad.output

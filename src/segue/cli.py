@@ -7,6 +7,7 @@ import logging
 import os
 
 from segue.commands import COMMAND_MODULES, app
+from segue.commands._app import install_signal_handlers
 
 for _module in COMMAND_MODULES:
     importlib.import_module(f"segue.commands.{_module}")
@@ -14,6 +15,7 @@ for _module in COMMAND_MODULES:
 
 def main() -> None:
     logging.basicConfig(level=os.environ.get("SEGUE_LOG", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    install_signal_handlers()
     app()
 
 

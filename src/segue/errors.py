@@ -31,3 +31,24 @@ class NotFoundError(SegueError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class OutputError(SegueError):
+    """An output that must not or cannot be written: not this command's kind, an input, locked, unwritable."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived (a KeyboardInterrupt, so ``except Exception`` does not catch it and code that
+    handles Ctrl-C handles both).
+
+    ``outputs`` lists the outputs that were being written and are left as they were.
+    """
+
+    def __init__(self, signum: int, outputs: list | None = None) -> None:
+        super().__init__(signum)
+        self.signum = int(signum)
+        self.outputs = list(outputs or [])
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM

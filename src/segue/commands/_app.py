@@ -1,14 +1,18 @@
-"""The Typer app and the decorator that turns segue's errors into one clear line and exit code 1."""
+"""The Typer app, and the one handler that turns every failure into one clear line and an exit code."""
 
 from __future__ import annotations
 
 import functools
+import os
+import signal
+import traceback
 
+import click
 import typer
 from rich.console import Console
 from rich.text import Text
 
-from segue.errors import SegueError
+from segue.errors import Interrupted, SegueError
 
 app = typer.Typer(
     name="segue",
@@ -19,6 +23,14 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
+ISSUES_HINT = "please report it (rerun with --debug for the traceback)"
+_debug = {"on": os.environ.get("SEGUE_DEBUG", "") not in ("", "0")}
+
+
+@app.callback()
+def _options(debug: bool = typer.Option(False, "--debug", help="Show the traceback of an internal error.")) -> None:
+    if debug:
+        _debug["on"] = True
 
 
 def fail(message: str, code: int = 1) -> "typer.Exit":
@@ -28,8 +40,26 @@ def fail(message: str, code: int = 1) -> "typer.Exit":
     return typer.Exit(code)
 
 
+def _raise_interrupted(signum, frame) -> None:
+    raise Interrupted(signum)
+
+
+def install_signal_handlers() -> None:
+    """SIGINT and SIGTERM raise :class:`Interrupted`, so writers clean up and the command exits 130/143."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _raise_interrupted)
+
+
+def _interrupted(exc: Interrupted) -> "typer.Exit":
+    outputs = "; ".join(f"{path} unchanged" for path in exc.outputs)
+    err_console.print(Text("interrupted" + (f"; {outputs}" if outputs else ""), style="bold red"), soft_wrap=True)
+    return typer.Exit(exc.exit_code)
+
+
 def command(*args, **kwargs):
-    """Like ``app.command`` but a :class:`SegueError` (or IndexError from the library) exits 1 with its message."""
+    """Like ``app.command``, wrapped in segue's one error handler: a :class:`SegueError` (or IndexError from
+    the library) prints its message, an OSError its file and reason, SIGINT/SIGTERM what was left unchanged,
+    anything else "internal error" (the traceback only under ``--debug``)."""
 
     def decorate(fn):
         @functools.wraps(fn)
@@ -38,6 +68,19 @@ def command(*args, **kwargs):
                 return fn(*a, **kw)
             except (SegueError, IndexError) as exc:
                 raise fail(str(exc)) from None
+            except Interrupted as exc:
+                raise _interrupted(exc) from None
+            except KeyboardInterrupt:
+                raise _interrupted(Interrupted(signal.SIGINT)) from None
+            except OSError as exc:
+                where = f"{exc.filename}: " if exc.filename else ""
+                raise fail(f"{where}{exc.strerror or exc}") from None
+            except (typer.Exit, typer.Abort, click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+                raise
+            except Exception as exc:  # noqa: BLE001  (the one place that catches everything)
+                if _debug["on"]:
+                    traceback.print_exc()
+                raise fail(f"internal error: {type(exc).__name__}: {exc}; {ISSUES_HINT}.") from None
 
         app.command(*args, **kwargs)(wrapper)
         return fn

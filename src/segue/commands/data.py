@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from segue.commands._app import command, console, err_console
+from segue.io import FILE_OUTPUT, claim_output
 
 SHOWN_SKIPS = 10
 
@@ -26,14 +27,15 @@ def ingest(
     ),
     workers: int = typer.Option(None, "--workers", "-w", min=0, help="Parsing processes [default: one per core]."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    force: bool = typer.Option(False, "--force", help="Replace --out even when it is not a segue store."),
 ) -> None:
     """Read MPD-format JSON into a store: dense int32 ids for tracks, artists and albums, playlists in Parquet."""
-    from segue.data.ingest import WARNING_TEXT, ingest as run_ingest, summary_line
+    from segue.data.ingest import ingest as run_ingest, summary_line, warning_line
 
-    store = run_ingest(sources, out, skip_invalid=skip_invalid, workers=workers, progress=progress)
+    store = run_ingest(sources, out, skip_invalid=skip_invalid, workers=workers, progress=progress, force=force)
     manifest = store.manifest
     for kind, count in manifest.get("warnings", {}).items():
-        text = Text(f"{count:,} {WARNING_TEXT.get(kind, kind)}")
+        text = Text(warning_line(kind, count))
         err_console.print(Text("warning: ", style="yellow") + text, soft_wrap=True)
     skipped = manifest.get("skipped", [])
     for skip in skipped[:SHOWN_SKIPS]:
@@ -51,10 +53,17 @@ def stats(
     top: int = typer.Option(20, "--top", min=0, help="How many top tracks, artists and titles to list."),
 ) -> None:
     """Dataset figures as Spotify's MPD stats script reports them: sizes, titles, lengths, top tracks and artists."""
-    from segue.data.stats import compute_stats, plot_stats
     from segue.data.store import Store
 
     store = Store.open(store_path)
+    # claimed before the work: a --plot path that cannot be written fails now, not after the figures
+    with claim_output(plot, FILE_OUTPUT, inputs=[store.path], flag="--plot"):
+        _print_stats(store, top, plot)
+
+
+def _print_stats(store, top: int, plot: Path | None) -> None:
+    from segue.data.stats import compute_stats, plot_stats
+
     figures = compute_stats(store, top=top)
     summary = Table(title=f"{store.path}", show_header=False)
     summary.add_column("figure")

@@ -14,16 +14,19 @@ def _progress_enabled() -> bool:
     return err_console.is_terminal
 
 
+def _warn(lines) -> None:
+    for line in lines:
+        err_console.print(f"[bold red]warning:[/bold red] {line}", soft_wrap=True, highlight=False)
+
+
+FORCE_HELP = "Go on (with a loud warning) when the model was not trained on the split's training store."
+
+
 def _print_table(results: dict, title: str) -> None:
-    """One comparison table, never squeezed below the width its cells need."""
-    from segue.evaluate.report import rich_table, table_rows
+    """One comparison table, never squeezed below the width its cells need; says which NDCG it shows."""
+    from segue.evaluate.report import NDCG_NOTE, print_wide, table_rows
 
-    header, rows = table_rows(results)
-    needed = sum(max(len(r[i]) for r in [header, *rows]) + 3 for i in range(len(header))) + 1
-    from rich.console import Console
-
-    wide = Console(file=console.file, width=max(console.width, needed), force_terminal=console.is_terminal)
-    wide.print(rich_table(results, title=title))
+    print_wide(console, *table_rows(results), title=title, caption=NDCG_NOTE)
 
 
 @command("split")
@@ -33,11 +36,12 @@ def split_command(
     per_category: Annotated[int, typer.Option("--per-category", help="Test playlists per category (10 categories).")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same split.")] = 0,
     min_holdouts: Annotated[int, typer.Option("--min-holdouts", help="Held-out tracks a test playlist needs at least.")] = 5,
+    force: Annotated[bool, typer.Option("--force", help="Replace --out even when it is not a split (never the input store).")] = False,
 ) -> None:
     """Hold out playlists the way the RecSys Challenge 2018 challenge set was built."""
     from segue.data.split import make_split
 
-    info = make_split(store, out, per_category=per_category, seed=seed, min_holdouts=min_holdouts)
+    info = make_split(store, out, per_category=per_category, seed=seed, min_holdouts=min_holdouts, force=force)
     counts = ", ".join(f"{c}:{n}" for c, n in info.counts.items())
     dropped = info.dropped
     console.print(
@@ -59,22 +63,28 @@ def evaluate_command(
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the results as JSON.")] = None,
     store: Annotated[Optional[Path], typer.Option("--store", help="Store the models were trained on (default: recorded in each model).")] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar.")] = False,
+    force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
 ) -> None:
     """Score models on a split and print one comparison table."""
-    from segue.evaluate.report import write_report
+    from segue.evaluate.report import report_paths, write_report
     from segue.evaluate.runner import evaluate_models
-    from segue.io import write_json
+    from segue.io import FILE_OUTPUT, claim_outputs, write_json
 
     if k <= 0:
         raise fail(f"--k must be positive, got {k}.")
-    results = evaluate_models(model_dirs, split, k=k, store=store, progress=not no_progress and _progress_enabled())
-    _print_table(results, title=f"{split} (k={k})")
-    if json_out:
-        write_json(json_out, results)
-        console.print(f"wrote {json_out}")
-    if report:
-        paths = write_report(results, report, title=f"Evaluation on {split}")
-        console.print("wrote " + ", ".join(str(p) for p in paths))
+    outputs = [(json_out, "--json"), *((path, "--report") for path in (report_paths(report) if report else []))]
+    # claimed before the work: an output that cannot be written fails now, not after every model has run
+    with claim_outputs(outputs, FILE_OUTPUT, inputs=[split, *model_dirs, *([store] if store else [])]):
+        results = evaluate_models(model_dirs, split, k=k, store=store,
+                                  progress=not no_progress and _progress_enabled(), force=force)
+        _print_table(results, title=f"{split} (k={k})")
+        _warn(w for summary in results.values() for w in summary["info"]["warnings"])
+        if json_out:
+            write_json(json_out, results)
+            console.print(f"wrote {json_out}")
+        if report:
+            paths = write_report(results, report, title=f"Evaluation on {split}")
+            console.print("wrote " + ", ".join(str(p) for p in paths))
 
 
 @command("submit")
@@ -87,12 +97,16 @@ def submit_command(
     track: Annotated[str, typer.Option("--track", help="Challenge track: main or creative.")] = "main",
     store: Annotated[Optional[Path], typer.Option("--store", help="Store the model was trained on (default: recorded in the model).")] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar.")] = False,
+    force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
 ) -> None:
     """Write an official-format submission (500 distinct non-seed tracks per challenge playlist)."""
     from segue.evaluate.runner import make_submission
+    from segue.io import FILE_OUTPUT, claim_output
 
-    info = make_submission(model_dir, challenge, out, team=team, email=email, track=track, store=store,
-                           progress=not no_progress and _progress_enabled())
+    with claim_output(out, FILE_OUTPUT, inputs=[challenge, model_dir, *([store] if store else [])]):
+        info = make_submission(model_dir, challenge, out, team=team, email=email, track=track, store=store,
+                               progress=not no_progress and _progress_enabled(), force=force)
+    _warn(info["warnings"])
     console.print(f"wrote {out}: {info['playlists']} playlists, {info['padded_playlists']} padded from popularity, "
                   f"{info['seeds_unknown_to_store']} seed tracks unknown to the model's store.", soft_wrap=True)
 
@@ -103,7 +117,8 @@ def verify_command(
     challenge: Annotated[Path, typer.Option("--challenge", help="challenge_set.json")],
 ) -> None:
     """Check a submission with every rule of the official checker; exit 1 when any fails."""
-    from segue.evaluate.challenge import load_challenge, verify_submission
+    from segue.data.challenge_set import load_challenge
+    from segue.evaluate.submission import verify_submission
 
     errors = verify_submission(submission, load_challenge(challenge, use_hints=False))
     if errors:
@@ -123,13 +138,19 @@ def score_command(
 ) -> None:
     """Metrics of a submission file against held-out answers."""
     from segue.evaluate.runner import score_submission
-    from segue.io import write_json
+    from segue.io import FILE_OUTPUT, claim_output, write_json
 
-    result = score_submission(submission, answers, challenge=challenge, store=store)
-    _print_table({submission.name: result}, title=str(answers))
-    if json_out:
-        write_json(json_out, result)
-        console.print(f"wrote {json_out}")
+    inputs = [submission, answers, *(p for p in (challenge, store) if p)]
+    with claim_output(json_out, FILE_OUTPUT, inputs=inputs, flag="--json"):
+        result = score_submission(submission, answers, challenge=challenge, store=store)
+        failed = result["info"]["verify_failures"]
+        if failed:
+            _warn([f"{submission} fails {failed} check(s) of `segue verify`; the figures below score it as it is. "
+                   "First: " + "; ".join(result["info"]["fails_verify"][:3])])
+        _print_table({submission.name: result}, title=str(answers))
+        if json_out:
+            write_json(json_out, result)
+            console.print(f"wrote {json_out}")
 
 
 __all__ = ["split_command", "evaluate_command", "submit_command", "verify_command", "score_command"]

@@ -17,6 +17,7 @@ from segue.commands._app import command, console
 from segue.config import apply_overrides
 from segue.data.store import Store
 from segue.errors import InputError, NotFoundError
+from segue.io import MODEL_OUTPUT, claim_output, plural
 from segue.models.base import available_models, get_model_class, open_model_and_store
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -38,11 +39,12 @@ def directory_size(path: Path) -> int:
 
 
 def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
+    """Binary units, labelled as such (1 MiB = 1024 KiB)."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
-    return f"{n:.1f} GB"
+    return f"{n:.1f} GiB"
 
 
 def model_config(model: str, settings: list[str], device: str):
@@ -67,26 +69,28 @@ def train_command(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (models with a device setting)."),
     nproc: int = typer.Option(1, "--nproc", help="Processes for distributed training (models that support it)."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
+    force: bool = typer.Option(False, "--force", help="Replace --out even when it is not a segue model."),
 ) -> None:
     """Train a model on a store and save it to a model directory."""
     cls, config = model_config(model, settings or [], device)
     if nproc < 1:
         raise InputError(f"--nproc must be at least 1 (got {nproc}).")
+    distributed = getattr(cls, "train_distributed", None)
+    if nproc > 1 and distributed is None:
+        raise InputError(f"model {model} does not support --nproc; train it with --nproc 1.")
     started = time.perf_counter()
-    if nproc > 1:
-        distributed = getattr(cls, "train_distributed", None)
-        if distributed is None:
-            raise InputError(f"model {model} does not support --nproc; train it with --nproc 1.")
-        distributed(store, out, config, nproc)
-        what = f"{model} with {nproc} processes"
-    else:
-        train = Store.open(store)
-        cls(config).fit(train, progress=_progress_enabled(no_progress)).save(out)
-        what = f"{model} on {train.n_playlists:,} playlists x {train.n_tracks:,} tracks"
+    with claim_output(out, MODEL_OUTPUT, inputs=[store], force=force):
+        if nproc > 1:
+            distributed(store, out, config, nproc)
+            what = f"{model} with {nproc} processes"
+        else:
+            train = Store.open(store)
+            cls(config).fit(train, progress=_progress_enabled(no_progress)).save(out)
+            what = f"{model} on {plural(train.n_playlists, 'playlist')} x {plural(train.n_tracks, 'track')}"
     seconds = time.perf_counter() - started
     console.print(
         f"trained {what} in {seconds:.1f}s, peak memory {human_bytes(peak_memory_bytes())}, "
-        f"model {human_bytes(directory_size(out))} at {out}"
+        f"model {human_bytes(directory_size(out))} at {out}", soft_wrap=True
     )
 
 
@@ -105,6 +109,8 @@ def recommend_command(
         raise InputError("pass seed tracks with --track or a playlist with --pid, not both.")
     if not tracks and pid is None and title is None:
         raise InputError("pass seed tracks with --track, a playlist with --pid, or at least a --title.")
+    if seeds is not None and pid is None:
+        raise InputError("--seeds takes the first tracks of a --pid playlist; pass --pid, or seed tracks with --track.")
     if seeds is not None and seeds < 0:
         raise InputError(f"--seeds must not be negative (got {seeds}).")
     model, store = open_model_and_store(model_dir, store_path)

@@ -13,7 +13,7 @@ from segue.commands._app import command, console
 @command("synth")
 def synth(
     playlists: int = typer.Option(..., "--playlists", "-n", min=1, help="How many playlists to write."),
-    out: Path = typer.Option(..., "--out", "-o", help="Directory for the mpd.slice.*.json files (created)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Directory for the mpd.slice.*.json files (replaced whole)."),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same files."),
     tracks_approx: int | None = typer.Option(
         None,
@@ -21,13 +21,19 @@ def synth(
         help="Catalogue size in tracks (default: 2.26 per playlist like the real MPD, within 5,000..1,000,000).",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on a terminal."),
+    force: bool = typer.Option(False, "--force", help="Replace --out even when it is not a `segue synth` folder."),
 ) -> None:
     """Write synthetic MPD-format playlists (genres, popular songs, album runs) into OUT.
 
-    One file per 1,000 playlists (mpd.slice.<a>-<b>.json, the last may be partial), each written atomically; slice files already in OUT that this run does not write are removed.
+    One file per 1,000 playlists (mpd.slice.<a>-<b>.json, the last may be partial). OUT is replaced whole on
+    success, and only when it is new, empty or an earlier `segue synth` folder (marked by .segue-synth.json).
     """
     from segue.data.synth import synthesize
+    from segue.io import SYNTH_OUTPUT, atomic_dir, claim_output, write_json
 
-    summary = synthesize(out, playlists, seed=seed, tracks_approx=tracks_approx,
-                         progress=progress and sys.stderr.isatty())
+    with claim_output(out, SYNTH_OUTPUT, force=force), atomic_dir(out) as tmp:
+        summary = synthesize(tmp, playlists, seed=seed, tracks_approx=tracks_approx,
+                             progress=progress and sys.stderr.isatty())
+        write_json(tmp / SYNTH_OUTPUT.marker, {"format": SYNTH_OUTPUT.value, "playlists": playlists, "seed": seed,
+                                               "tracks_approx": tracks_approx})
     console.print(summary.line(), highlight=False, soft_wrap=True)

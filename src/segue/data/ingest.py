@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import re
+import signal
 import time
 import zipfile
 import zlib
@@ -28,10 +29,10 @@ from pathlib import Path
 import orjson
 import pyarrow as pa
 
-from segue.data.mpd import ParsedPlaylists, document_kind, parse_document_fast, parse_playlists
-from segue.data.store import MANIFEST_FILE, Store, StoreBuilder
+from segue.data.mpd import ParsedPlaylists, document_kind, parse_document_fast, parse_playlists, skip_reason
+from segue.data.store import Store, StoreBuilder
 from segue.errors import InputError, SegueError
-from segue.io import atomic_dir, decode_json, strip_bom
+from segue.io import STORE_OUTPUT, atomic_dir, claim_output, decode_json, plural, strip_bom
 from segue.progress import progress_task
 
 log = logging.getLogger(__name__)
@@ -132,6 +133,13 @@ def read_source(source: SourceFile) -> bytes:
 
 
 def _json_error(name: str, data: bytes, exc: orjson.JSONDecodeError) -> str:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        line = data.count(b"\n", 0, bad.start) + 1
+        return (f"{name}: not valid UTF-8 at byte {bad.start:,} (line {line}): {bad.reason} "
+                f"(byte {data[bad.start:bad.start + 1].hex()}). JSON files must be UTF-8; re-export or re-copy "
+                f"the file. {_SKIP_HINT}")
     if not data.strip():
         return f"{name}: the file is empty, not MPD JSON. {_SKIP_HINT}"
     where = f"line {exc.lineno}, column {exc.colno} (character {exc.pos})"
@@ -190,6 +198,8 @@ def parse_source(source: SourceFile, skip_invalid: bool = False) -> _Result:
         return _Result(source, info, error=str(exc))
     if replaced:
         parsed.warnings["lone_surrogates_replaced"] = replaced
+    if kind == "list":
+        parsed.warnings["top_level_list"] = 1
     info["playlists"] = parsed.n_playlists
     if parsed.skipped:
         info["playlists_skipped"] = len(parsed.skipped)
@@ -205,6 +215,13 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def _quiet_worker() -> None:
+    """Workers leave signals to the main process, which stops them and cleans up (no worker tracebacks):
+    Ctrl-C reaches the whole process group, and a forked worker inherits the CLI's handlers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 class _ParsedStream:
@@ -224,7 +241,8 @@ class _ParsedStream:
             # fork is cheapest and the parent holds nothing big yet; elsewhere fall back to spawn
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
             self._executor = ProcessPoolExecutor(
-                min(workers, len(sources)), mp_context=multiprocessing.get_context(method)
+                min(workers, len(sources)), mp_context=multiprocessing.get_context(method),
+                initializer=_quiet_worker,
             )
             for _ in range(2 * workers):
                 if not self._submit():
@@ -261,20 +279,6 @@ class _ParsedStream:
             self._executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _check_out(out: Path, sources: list[SourceFile]) -> None:
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out} exists and is not a folder; choose another --out for the store.")
-    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST_FILE).is_file():
-        raise InputError(
-            f"{out} exists and is not a segue store (no {MANIFEST_FILE}); refusing to replace it. "
-            "Choose another --out or remove the folder."
-        )
-    resolved = out.resolve()
-    for source in sources:
-        if source.path.resolve() == resolved or resolved in source.path.resolve().parents:
-            raise InputError(f"{source.name} is inside the output store {out}; choose another --out.")
-
-
 def ingest(
     sources: Sequence[str | os.PathLike],
     out: str | os.PathLike,
@@ -282,22 +286,23 @@ def ingest(
     skip_invalid: bool = False,
     workers: int | None = None,
     progress: bool = False,
+    force: bool = False,
 ) -> Store:
     """Ingest MPD JSON into a new store at ``out`` (replacing a store there only on success).
 
     ``sources`` are slice files, folders of slices, the official MPD zip or challenge-set files. Bad
     input raises :class:`InputError` naming the file and position, pid or field; with ``skip_invalid``
     bad playlists and unreadable files are skipped instead and listed in the manifest's ``skipped``.
-    ``workers`` parse processes (default: one per available core; 0 parses in this process).
+    ``workers`` parse processes (default: one per available core; 0 parses in this process). ``force``
+    replaces whatever is at ``out`` even when it is not a store (never one of the sources).
     """
     started = time.perf_counter()
     out = Path(out)
     files = resolve_sources(sources)
-    _check_out(out, files)
     workers = default_workers() if workers is None else max(0, int(workers))
     source_info: list[dict] = []
     file_skips: list[dict] = []
-    with atomic_dir(out) as tmp:
+    with claim_output(out, STORE_OUTPUT, inputs=[f.path for f in files], force=force), atomic_dir(out) as tmp:
         builder = StoreBuilder(tmp, skip_invalid=skip_invalid)
         try:
             with (
@@ -309,10 +314,10 @@ def ingest(
                     if result.error is not None:
                         if not skip_invalid:
                             raise InputError(result.error)
-                        log.warning("skipped %s", result.error)
+                        log.info("skipped %s", result.error)
                         result.info["skipped"] = True
                         file_skips.append({"file": result.source.name, "position": None, "pid": None,
-                                           "reason": result.error})
+                                           "reason": skip_reason(result.error)})
                     else:
                         builder.add(result.parsed)
                     elapsed = max(time.perf_counter() - started, 1e-9)
@@ -347,15 +352,29 @@ def summary_line(store: Store) -> str:
     seconds = manifest.get("ingest", {}).get("seconds", 0.0)
     n_files = len(manifest.get("sources", []))
     return (
-        f"ingested {counts['playlists']:,} playlists ({counts['entries']:,} track entries, {counts['tracks']:,} "
-        f"unique tracks, {counts['artists']:,} artists, {counts['albums']:,} albums) from {n_files:,} files "
-        f"in {seconds:.1f} s; skipped {len(skipped) - files_skipped:,} playlists and {files_skipped:,} files; "
-        f"{n_warnings:,} warnings -> {store.path}"
+        f"ingested {plural(counts['playlists'], 'playlist')} ({plural(counts['entries'], 'track entry', 'track entries')}, "
+        f"{plural(counts['tracks'], 'unique track')}, {plural(counts['artists'], 'artist')}, "
+        f"{plural(counts['albums'], 'album')}) from {plural(n_files, 'file')} in {seconds:.1f} s; skipped "
+        f"{plural(len(skipped) - files_skipped, 'playlist')} and {plural(files_skipped, 'file')}; "
+        f"{plural(n_warnings, 'warning')} -> {store.path}"
     )
 
 
-WARNING_TEXT = {
-    "num_tracks_mismatch": "playlists whose num_tracks differs from the length of their track list",
-    "num_samples_mismatch": "challenge playlists whose num_samples differs from the length of their track list",
-    "lone_surrogates_replaced": "strings with a lone UTF-16 surrogate escape (half an emoji), kept with U+FFFD",
+WARNING_TEXT = {  # what each warning counts: (one, many)
+    "num_tracks_mismatch": ("playlist whose num_tracks differs from the length of its track list",
+                            "playlists whose num_tracks differs from the length of their track list"),
+    "num_samples_mismatch": ("challenge playlist whose num_samples differs from the length of its track list",
+                             "challenge playlists whose num_samples differs from the length of their track list"),
+    "lone_surrogates_replaced": ("string with a lone UTF-16 surrogate escape (half an emoji), kept with U+FFFD",
+                                 "strings with a lone UTF-16 surrogate escape (half an emoji), kept with U+FFFD"),
+    "pos_mismatch": ("playlist whose tracks' pos fields are not 0, 1, 2, ... (ignored: tracks keep file order)",
+                     "playlists whose tracks' pos fields are not 0, 1, 2, ... (ignored: tracks keep file order)"),
+    "top_level_list": ("file holding a bare JSON list of playlists, not an MPD slice object {\"playlists\": [...]}",
+                       "files holding a bare JSON list of playlists, not an MPD slice object {\"playlists\": [...]}"),
 }
+
+
+def warning_line(kind: str, count: int) -> str:
+    """``3 playlists whose ...`` for a manifest warning."""
+    one, many = WARNING_TEXT.get(kind, (kind, kind))
+    return f"{count:,} {one if count == 1 else many}"

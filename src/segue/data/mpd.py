@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from itertools import chain, repeat
-from operator import attrgetter, itemgetter
+from itertools import chain, compress, repeat
+from operator import attrgetter, is_not, itemgetter
 from typing import Annotated, Any
 
 import msgspec
@@ -30,6 +30,8 @@ PLAYLIST_INT_FIELDS = ("modified_at", "num_followers", "num_edits")
 PLAYLIST_STR_FIELDS = ("name", "description")
 TRACK_STR_FIELDS = ("track_name", "artist_uri", "artist_name", "album_uri", "album_name")
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # what Parquet int64 holds
+_SKIP_ADVICE = re.compile(r"(?:^|(?<=[.?!]) )[^.?!]*--skip-invalid[^.]*\.")
 _APOSTROPHES = re.compile(r"['\u2019`]")
 _NON_WORD = re.compile(r"[^\w\s]|_")
 _SPACES = re.compile(r"\s+")
@@ -94,7 +96,47 @@ class ParsedPlaylists:
 
 
 def _is_int(value) -> bool:
-    return type(value) is int  # bool is a subclass of int and is not a valid count
+    # bool is a subclass of int and is not a valid count; beyond int64 Parquet cannot hold it
+    return type(value) is int and INT64_MIN <= value <= INT64_MAX
+
+
+def _int64_column(values: list) -> bool:
+    """Whether every non-None value is an int within int64 (types checked at C speed, then min/max)."""
+    if not _types_within(values, _INT_OR_NONE):
+        return False
+    present = list(compress(values, map(is_not, values, repeat(None))))
+    return not present or (INT64_MIN <= min(present) and max(present) <= INT64_MAX)
+
+
+def skip_reason(message: str) -> str:
+    """A skipped item's reason: its error without the advice to pass --skip-invalid (it was passed)."""
+    return _SKIP_ADVICE.sub("", message).strip()
+
+
+def misplaced_positions(pos: list, lengths) -> int:
+    """How many playlists hold a track whose ``pos`` is given and is not its index (0, 1, 2, ...).
+
+    ``pos`` is every track's value (None where absent) with playlists concatenated; ingest ignores it
+    (tracks keep file order) and only warns, as wrong values hint at an edited or merged file.
+    """
+    if not pos:
+        return 0
+    kinds = np.array(list(map(type, pos)), dtype=object)
+    ints = kinds == int
+    given = kinds != _NONE
+    if not given.any():
+        return 0
+    lengths = np.asarray(lengths, dtype=np.int64)
+    row = np.repeat(np.arange(len(lengths)), lengths)
+    expected = np.arange(len(pos), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    values = np.array(pos, dtype=object)[ints]
+    try:
+        found = values.astype(np.int64)
+    except OverflowError:  # beyond int64: certainly not a position
+        found = np.array([v if INT64_MIN <= v <= INT64_MAX else -1 for v in values.tolist()], dtype=np.int64)
+    wrong = given & ~ints
+    wrong[ints] = found != expected[ints]
+    return len(np.unique(row[wrong]))
 
 
 def _where(source: str, position: int, pid) -> str:
@@ -152,10 +194,10 @@ def parse_playlists(
         except InputError as exc:
             if not skip_invalid:
                 raise
-            out.skipped.append({"file": source, "position": position, "pid": pid, "reason": str(exc)})
+            out.skipped.append({"file": source, "position": position, "pid": pid, "reason": skip_reason(str(exc))})
             continue
         seen_pids.add(row[0])
-        (pid, name, description, collaborative, modified_at, followers, edits, entries, declared) = row
+        (pid, name, description, collaborative, modified_at, followers, edits, entries, declared, pos) = row
         out.pid.append(pid)
         out.name.append(name)
         out.description.append(description)
@@ -168,6 +210,8 @@ def parse_playlists(
         if declared is not None and declared != len(entries):
             key = f"{count_field}_mismatch"
             warnings[key] = warnings.get(key, 0) + 1
+        if misplaced_positions(pos, [len(pos)]):
+            warnings["pos_mismatch"] = warnings.get("pos_mismatch", 0) + 1
     return out
 
 
@@ -178,7 +222,7 @@ def _parse_one(playlist, source, position, seen_pids, local, out: ParsedPlaylist
     if pid is None:
         raise InputError(f"{_where(source, position, None)}: required field 'pid' is missing.")
     if not _is_int(pid) or pid < 0:
-        raise _bad(source, position, pid, "pid", pid, "a non-negative integer")
+        raise _bad(source, position, pid, "pid", pid, "a non-negative 64-bit integer")
     if pid in seen_pids:
         raise InputError(
             f"{_where(source, position, pid)}: duplicate pid {pid} in the same file. "
@@ -194,13 +238,13 @@ def _parse_one(playlist, source, position, seen_pids, local, out: ParsedPlaylist
     for name in PLAYLIST_INT_FIELDS:
         value = playlist.get(name)
         if value is not None and not _is_int(value):
-            raise _bad(source, position, pid, name, value, "an integer")
+            raise _bad(source, position, pid, name, value, "a 64-bit integer")
         ints[name] = value
     collaborative = _collaborative(playlist.get("collaborative"), source, position, pid)
     for name in dict.fromkeys(("num_tracks", count_field)):
         declared = playlist.get(name)
         if declared is not None and not _is_int(declared):
-            raise _bad(source, position, pid, name, declared, "an integer")
+            raise _bad(source, position, pid, name, declared, "a 64-bit integer")
     tracks = playlist.get("tracks")
     if tracks is None:
         raise InputError(f"{_where(source, position, pid)}: required field 'tracks' is missing.")
@@ -250,6 +294,7 @@ def _parse_one(playlist, source, position, seen_pids, local, out: ParsedPlaylist
         ints["num_edits"],
         entries,
         declared,
+        [track.get("pos") for track in tracks],
     )
 
 
@@ -262,7 +307,7 @@ def _track_metadata(track: dict, source, position, pid, i) -> dict:
         meta[name] = value
     duration = track.get("duration_ms")
     if duration is not None and not _is_int(duration):
-        raise _bad(source, position, pid, f"tracks[{i}].duration_ms", duration, "an integer")
+        raise _bad(source, position, pid, f"tracks[{i}].duration_ms", duration, "a 64-bit integer")
     meta["duration_ms"] = duration
     return meta
 
@@ -302,7 +347,7 @@ def _parse_fast(playlists: list, source: str, count_field: str) -> ParsedPlaylis
         track_lists = list(map(itemgetter("tracks"), playlists))
     except (KeyError, TypeError):  # a playlist without pid/tracks, or not a JSON object
         return None
-    if set(map(type, pids)) - {int} or (pids and min(pids) < 0) or len(set(pids)) != len(pids):
+    if set(map(type, pids)) - {int} or (pids and (min(pids) < 0 or max(pids) > INT64_MAX)) or len(set(pids)) != len(pids):
         return None
     if set(map(type, track_lists)) - {list}:
         return None
@@ -314,7 +359,7 @@ def _parse_fast(playlists: list, source: str, count_field: str) -> ParsedPlaylis
         setattr(out, name, column)
     for name in PLAYLIST_INT_FIELDS:
         column = _column(playlists, name)
-        if not _types_within(column, _INT_OR_NONE):
+        if not _int64_column(column):
             return None
         setattr(out, name, column)
     collaborative = _column(playlists, "collaborative")
@@ -325,7 +370,7 @@ def _parse_fast(playlists: list, source: str, count_field: str) -> ParsedPlaylis
     except KeyError:
         return None
     declared = {name: _column(playlists, name) for name in dict.fromkeys(("num_tracks", count_field))}
-    if not all(_types_within(column, _INT_OR_NONE) for column in declared.values()):
+    if not all(_int64_column(column) for column in declared.values()):
         return None
 
     all_tracks = list(chain.from_iterable(track_lists))
@@ -356,7 +401,7 @@ def _fill_tracks(out: ParsedPlaylists, lengths: list[int], all_tracks: list, uri
             return False
         track_columns[name] = values
     durations = column(new_tracks, "duration_ms")
-    if check_types and not _types_within(durations, _INT_OR_NONE):
+    if check_types and not _int64_column(durations):
         return False
     out.lengths = lengths
     out.entry_track = entries
@@ -364,6 +409,9 @@ def _fill_tracks(out: ParsedPlaylists, lengths: list[int], all_tracks: list, uri
     for name, values in track_columns.items():
         setattr(out, name, pa.array(values, pa.string()))
     out.duration_ms = pa.array(durations, pa.int64())
+    misplaced = misplaced_positions(column(all_tracks, "pos"), lengths)
+    if misplaced:
+        out.warnings["pos_mismatch"] = misplaced
     return True
 
 
@@ -389,6 +437,7 @@ class _Track(msgspec.Struct, gc=False):
     album_uri: str | None = None
     album_name: str | None = None
     duration_ms: _Int64 | None = None
+    pos: Any = None  # only checked, for a warning: any value keeps the fast path
 
 
 class _Playlist(msgspec.Struct, gc=False):

@@ -43,6 +43,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from segue import __version__
+from segue.data.challenge_set import (
+    CATEGORIES,
+    Category,
+    ChallengeSet,
+    load_answers,
+    load_challenge,
+    write_challenge_json,
+)
 from segue.data.store import (
     MANIFEST_FILE,
     PLAYLISTS_FILE,
@@ -52,12 +60,11 @@ from segue.data.store import (
     store_manifest,
 )
 from segue.errors import InputError, StoreError
-from segue.evaluate.challenge import CATEGORIES, Category, load_answers, load_challenge, write_challenge_json
-from segue.io import atomic_dir, read_json, write_json
+from segue.io import SPLIT_OUTPUT, atomic_dir, claim_output, read_json, write_json
 
 log = logging.getLogger(__name__)
 
-SPLIT_FORMAT = "segue-split"
+SPLIT_FORMAT = SPLIT_OUTPUT.value  # split.json's "format": the marker `segue split --out` replaces
 SPLIT_VERSION = 1
 DEFAULT_PER_CATEGORY = 1000
 DEFAULT_MIN_HOLDOUTS = 5
@@ -106,7 +113,7 @@ class Split:
     """A split on disk: paths plus the parsed challenge set, answers and split.json."""
 
     path: Path
-    challenge: object  # segue.evaluate.challenge.ChallengeSet
+    challenge: ChallengeSet
     answers: dict[int, list[str]]
     info: dict
 
@@ -224,7 +231,7 @@ def write_train_store(store: Store, train_rows: np.ndarray, out: Path, extra: di
     n_albums = int(albums.max(initial=-1)) + 1
     counts = {"playlists": int(len(train_rows)), "entries": int(len(entries)), "tracks": int(n_tracks),
               "artists": n_artists, "albums": n_albums}
-    manifest = store_manifest(counts, tracks)
+    manifest = store_manifest(counts, tracks, out)
     manifest["sources"] = [{"path": str(store.path), "fingerprint": store.fingerprint, "kind": "store"}]
     manifest.update(extra)
     write_json(out / MANIFEST_FILE, manifest)
@@ -251,15 +258,21 @@ def _track_dict(row: dict, pos: int) -> dict:
 
 
 def make_split(store: Store | str | os.PathLike, out: str | os.PathLike, per_category: int = DEFAULT_PER_CATEGORY,
-               seed: int = 0, min_holdouts: int = DEFAULT_MIN_HOLDOUTS) -> SplitInfo:
-    """Hold out ``per_category`` playlists in each of the 10 challenge categories; see the module docstring."""
+               seed: int = 0, min_holdouts: int = DEFAULT_MIN_HOLDOUTS, force: bool = False) -> SplitInfo:
+    """Hold out ``per_category`` playlists in each of the 10 challenge categories; see the module docstring.
+
+    ``out`` may replace an older split only (``force``: anything but the input store)."""
     if not isinstance(store, Store):
         store = Store.open(store)
+    with claim_output(out, SPLIT_OUTPUT, inputs=[store.path], force=force):
+        return _make_split(store, Path(out), per_category, seed, min_holdouts)
+
+
+def _make_split(store: Store, out: Path, per_category: int, seed: int, min_holdouts: int) -> SplitInfo:
     if not isinstance(per_category, (int, np.integer)) or per_category < 1:
         raise InputError(f"--per-category must be a positive integer, got {per_category!r}.")
     if min_holdouts < 1:
         raise InputError(f"min_holdouts must be at least 1, got {min_holdouts}.")
-    out = Path(out)
     lengths = np.diff(store.indptr)
     titled = _titled(store)
     rng = np.random.default_rng(seed)

@@ -30,15 +30,16 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from segue import __version__
-from segue.data.mpd import ParsedPlaylists, parse_playlists
+from segue.data.mpd import ParsedPlaylists, parse_playlists, skip_reason
 from segue.errors import InputError, NotFoundError, StoreError
-from segue.io import atomic_dir, read_json, write_json
+from segue.io import STORE_OUTPUT, atomic_dir, read_json, write_json
 
-FORMAT = "segue-store"
+FORMAT = STORE_OUTPUT.value  # manifest.json's "format": the marker `segue ingest --out` replaces
 FORMAT_VERSION = 1
 TRACKS_FILE = "tracks.parquet"
 PLAYLISTS_FILE = "playlists.parquet"
 MANIFEST_FILE = "manifest.json"
+_COUNTS = ("playlists", "entries", "tracks", "artists", "albums")
 
 TRACKS_SCHEMA = pa.schema(
     [
@@ -152,9 +153,34 @@ def csr_slice(indptr: np.ndarray, values: np.ndarray, start: int, stop: int) -> 
     return indptr[start : stop + 1] - indptr[start], values[indptr[start] : indptr[stop]]
 
 
-def store_manifest(counts: dict, tracks: pa.Table, *, skipped: list | None = None,
+def map_track_ids(ids: np.ndarray, mapping: np.ndarray | None) -> np.ndarray:
+    """Track ids through a :meth:`Store.ids_in` mapping (None: unchanged); -1 (padding) stays -1."""
+    if mapping is None:
+        return ids
+    out = np.full(ids.shape, -1, dtype=np.int32)
+    known = ids >= 0
+    out[known] = mapping[ids[known]]
+    return out
+
+
+def file_records(directory: Path) -> dict:
+    """Size and sha256 of a store's own Parquet files, for the manifest (checked when a store is opened)."""
+    return {name: {"size": (directory / name).stat().st_size, "sha256": _sha256(directory / name)}
+            for name in (TRACKS_FILE, PLAYLISTS_FILE)}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def store_manifest(counts: dict, tracks: pa.Table, directory: Path, *, skipped: list | None = None,
                    warnings: dict | None = None) -> dict:
-    """The manifest fields every store has; callers add their own (sources, split info, ...)."""
+    """The manifest fields every store has, once its Parquet files are written into ``directory``;
+    callers add their own (sources, split info, ...)."""
     return {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -164,6 +190,7 @@ def store_manifest(counts: dict, tracks: pa.Table, *, skipped: list | None = Non
         "fingerprint": vocabulary_fingerprint(tracks.column("track_uri").combine_chunks()),
         "skipped": skipped or [],
         "warnings": warnings or {},
+        "files": file_records(Path(directory)),
     }
 
 
@@ -194,18 +221,29 @@ class StoreBuilder:
         for key, value in parsed.warnings.items():
             self.warnings[key] = self.warnings.get(key, 0) + value
         keep = self._drop_duplicate_pids(parsed)
-        n_before = len(self.tracks)
-        global_ids = self.tracks.ids(parsed.column("track_uri"), unique=True)  # distinct within a slice
-        new = np.flatnonzero(global_ids >= n_before)
-        if len(new):
-            self._add_track_metadata(parsed, new)
-        entries = global_ids[parsed.entries()] if len(parsed.entry_track) else np.zeros(0, np.int32)
+        local = parsed.entries()
         offsets = parsed.offsets()
+        rows = None  # slice-local track rows still used, when playlists were dropped
         if keep is not None:
             lengths = np.diff(offsets)
-            entries = entries[np.repeat(keep, lengths)]
+            local = local[np.repeat(keep, lengths)]
             offsets = np.zeros(int(keep.sum()) + 1, dtype=np.int64)
             np.cumsum(lengths[keep], out=offsets[1:])
+            # only the tracks of the kept playlists, in their order of first appearance (no count-0 tracks)
+            used, first = np.unique(local, return_index=True)
+            rows = used[np.argsort(first, kind="stable")]
+            renumber = np.zeros(len(parsed.track_uri), dtype=np.int32)
+            renumber[rows] = np.arange(len(rows), dtype=np.int32)
+            local = renumber[local]
+        uris = parsed.column("track_uri")
+        if rows is not None:
+            uris = list(map(uris.__getitem__, rows.tolist()))
+        n_before = len(self.tracks)
+        global_ids = self.tracks.ids(uris, unique=True)  # distinct within a slice
+        new = np.flatnonzero(global_ids >= n_before)
+        if len(new):
+            self._add_track_metadata(parsed, new if rows is None else rows[new])
+        entries = global_ids[local] if len(local) else np.zeros(0, np.int32)
         if len(self._counts) < len(self.tracks):
             # grow geometrically: a bincount over all tracks per slice would cost O(tracks) each time
             grown = np.zeros(max(len(self.tracks), 2 * len(self._counts)), np.int64)
@@ -242,11 +280,12 @@ class StoreBuilder:
             if keep is None:
                 keep = np.ones(parsed.n_playlists, dtype=bool)
             keep[i] = False
-            self.skipped.append({"file": parsed.source, "position": None, "pid": pid, "reason": message})
+            self.skipped.append({"file": parsed.source, "position": None, "pid": pid, "reason": skip_reason(message)})
         return keep
 
     def _add_track_metadata(self, parsed: ParsedPlaylists, new: np.ndarray) -> None:
-        everything = len(new) == len(parsed.track_uri)  # e.g. the first slice: no need to copy columns
+        # e.g. the first slice: every row in order, no need to copy columns
+        everything = len(new) == len(parsed.track_uri) and bool(np.all(np.diff(new) == 1))
         cols = {}
         for name in ("track_uri", *TRACK_META_COLUMNS):
             kind = TRACKS_SCHEMA.field(name).type
@@ -289,7 +328,7 @@ class StoreBuilder:
         pq.write_table(tracks, self.directory / TRACKS_FILE, compression="zstd")
         counts = {"playlists": self.n_playlists, "entries": self.n_entries, "tracks": len(self.tracks),
                   "artists": self.n_artists, "albums": self.n_albums}
-        manifest = store_manifest(counts, tracks, skipped=self.skipped, warnings=self.warnings)
+        manifest = store_manifest(counts, tracks, self.directory, skipped=self.skipped, warnings=self.warnings)
         manifest.update(manifest_extra or {})
         write_json(self.directory / MANIFEST_FILE, manifest)
         return manifest
@@ -314,7 +353,12 @@ def build_store(playlists: Iterable[dict], out: str | os.PathLike, *, source: st
 
 
 class Store:
-    """Read-only view of a store: playlists as CSR arrays, tracks as id-indexed arrays, vocab both ways."""
+    """Read-only view of a store: playlists as CSR arrays, tracks as id-indexed arrays, vocab both ways.
+
+    Opening checks every file the store needs (the manifest, and the size and Parquet footer of its
+    files against what the manifest records), so a damaged store fails here with a message, not later
+    inside a model; :meth:`verify` also compares checksums.
+    """
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path).absolute()
@@ -323,16 +367,58 @@ class Store:
             raise StoreError(
                 f"{self.path} is not a segue store (no {MANIFEST_FILE}). Create one with `segue ingest`."
             )
-        self.manifest = read_json(manifest_path)
+        try:
+            self.manifest = read_json(manifest_path)
+        except ValueError as exc:  # JSON errors and invalid UTF-8
+            raise self.damaged(MANIFEST_FILE, f"not valid JSON: {exc}") from None
+        if not isinstance(self.manifest, dict):
+            raise self.damaged(MANIFEST_FILE, "not a JSON object")
         if self.manifest.get("format") != FORMAT or self.manifest.get("version") != FORMAT_VERSION:
             raise StoreError(
                 f"{manifest_path}: unknown store format {self.manifest.get('format')!r} version "
                 f"{self.manifest.get('version')!r}; this segue reads {FORMAT} version {FORMAT_VERSION}. "
                 "Re-ingest the source data."
             )
-        for name in (TRACKS_FILE, PLAYLISTS_FILE):
-            if not (self.path / name).is_file():
-                raise StoreError(f"{self.path}: {name} is missing; the store is incomplete. Re-ingest it.")
+        counts = self.manifest.get("counts")
+        if not isinstance(counts, dict) or not all(type(counts.get(k)) is int and counts[k] >= 0 for k in _COUNTS):
+            raise self.damaged(MANIFEST_FILE, f"'counts' should hold {', '.join(_COUNTS)} as integers")
+        if not isinstance(self.manifest.get("fingerprint"), str):
+            raise self.damaged(MANIFEST_FILE, "'fingerprint' is missing")
+        self._check_file(TRACKS_FILE, counts["tracks"])
+        self._check_file(PLAYLISTS_FILE, counts["playlists"])
+
+    def damaged(self, name: str, reason: str) -> StoreError:
+        return StoreError(f"store {self.path} is damaged ({name}: {reason}); re-ingest it with `segue ingest` "
+                          "(or `segue split` for a split's train store).")
+
+    def _check_file(self, name: str, rows: int) -> None:
+        """Size against the manifest (stores that record it), then the Parquet footer and its row count."""
+        path = self.path / name
+        if not path.is_file():
+            raise self.damaged(name, "the file is missing")
+        recorded = (self.manifest.get("files") or {}).get(name) or {}
+        size = path.stat().st_size
+        if "size" in recorded and size != recorded["size"]:
+            raise self.damaged(name, f"{size:,} bytes where the manifest records {recorded['size']:,}; "
+                                     "the file is truncated or was changed")
+        try:
+            found = pq.read_metadata(path).num_rows
+        except (pa.ArrowException, OSError) as exc:
+            raise self.damaged(name, f"not a readable Parquet file ({exc})") from None
+        if found != rows:
+            raise self.damaged(name, f"{found:,} rows where the manifest records {rows:,}")
+
+    def verify(self) -> None:
+        """Compare each file's sha256 with the manifest (reads every byte); a StoreError when one differs."""
+        for name, recorded in (self.manifest.get("files") or {}).items():
+            if _sha256(self.path / name) != recorded.get("sha256"):
+                raise self.damaged(name, "its checksum differs from the manifest's; the file was changed")
+
+    def _read(self, name: str, columns: list[str] | None = None) -> pa.Table:
+        try:
+            return pq.read_table(self.path / name, columns=columns)
+        except (pa.ArrowException, OSError) as exc:
+            raise self.damaged(name, f"cannot be read ({exc})") from None
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> "Store":
@@ -344,7 +430,7 @@ class Store:
     # ---- playlists -------------------------------------------------------------------------
     @cached_property
     def _playlist_tracks(self) -> pa.ListArray:
-        column = pq.read_table(self.path / PLAYLISTS_FILE, columns=["tracks"]).column("tracks")
+        column = self._read(PLAYLISTS_FILE, ["tracks"]).column("tracks")
         return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
 
     @cached_property
@@ -364,12 +450,12 @@ class Store:
 
     @cached_property
     def pids(self) -> np.ndarray:
-        return pq.read_table(self.path / PLAYLISTS_FILE, columns=["pid"]).column("pid").to_numpy()
+        return self._read(PLAYLISTS_FILE, ["pid"]).column("pid").to_numpy()
 
     @cached_property
     def playlist_meta(self) -> pa.Table:
         """Playlist metadata columns (everything but the tracks), one row per playlist."""
-        return pq.read_table(self.path / PLAYLISTS_FILE, columns=["pid", *PLAYLIST_META_COLUMNS])
+        return self._read(PLAYLISTS_FILE, ["pid", *PLAYLIST_META_COLUMNS])
 
     @cached_property
     def names(self) -> list[str | None]:
@@ -417,7 +503,7 @@ class Store:
     # ---- tracks ----------------------------------------------------------------------------
     @cached_property
     def tracks(self) -> pa.Table:
-        return pq.read_table(self.path / TRACKS_FILE)
+        return self._read(TRACKS_FILE)
 
     @property
     def n_tracks(self) -> int:
@@ -455,22 +541,34 @@ class Store:
 
     @cached_property
     def track_uris(self) -> list[str]:
-        return self.tracks.column("track_uri").to_pylist()
+        return self.track_uri_array.to_pylist()
 
     @cached_property
-    def _track_index(self) -> dict[str, int]:
-        return {uri: i for i, uri in enumerate(self.track_uris)}
+    def track_uri_array(self) -> pa.Array:
+        """Track URIs in id order, as one Arrow array (no Python strings)."""
+        return self.tracks.column("track_uri").combine_chunks()
+
+    @property
+    def _track_index(self) -> "TrackIndex":
+        return track_index(self.fingerprint, lambda: self.track_uri_array)
 
     def track_id(self, uri: str) -> int:
-        tid = self._track_index.get(uri)
-        if tid is None:
+        tid = int(self.track_ids([uri])[0])
+        if tid < 0:
             raise NotFoundError(f"track {uri!r} is not in the store {self.path}.")
         return tid
 
-    def track_ids(self, uris: Iterable[str], missing: int = -1) -> np.ndarray:
-        """int32 ids for ``uris``; unknown URIs map to ``missing``."""
-        index = self._track_index
-        return np.fromiter((index.get(u, missing) for u in uris), dtype=np.int32)
+    def track_ids(self, uris: Iterable[str | None] | pa.Array, missing: int = -1) -> np.ndarray:
+        """int32 ids for ``uris`` (strings or an Arrow string array), vectorised; unknown URIs (and None)
+        map to ``missing``."""
+        return self._track_index.ids(uris, missing)
+
+    def ids_in(self, other: "Store") -> np.ndarray | None:
+        """(n_tracks,) int32 ids of this store's tracks in ``other`` (-1 where unknown), matched by URI;
+        None when both have the same vocabulary (the ids already agree). Apply with :func:`map_track_ids`."""
+        if self.fingerprint == other.fingerprint:
+            return None
+        return other.track_ids(self.track_uris)
 
     def track_info(self, ids: Sequence[int] | np.ndarray) -> list[dict]:
         """Display metadata (uri, name, artist, album, ids) for track ids; -1 gives None."""
@@ -479,3 +577,89 @@ class Store:
         rows = self.tracks.take(pa.array(valid)).to_pylist() if len(valid) else []
         it = iter(rows)
         return [next(it) if i >= 0 else None for i in ids.tolist()]
+
+
+# ---- URI -> id lookup ------------------------------------------------------------------------------------
+# A Python dict of every URI costs ~0.4 GB at the full MPD and was built by every Store; sorted 64-bit
+# hashes cost 12 bytes a track, are built once per vocabulary in a process, and look up many URIs at once.
+_HASH_PRIME = np.uint64(0x100000001B3)
+_INDEX_CACHE: dict[str, "TrackIndex"] = {}
+_INDEX_CACHE_SIZE = 4
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: spreads the polynomial hash's bits (uint64 arithmetic wraps)."""
+    h = h ^ (h >> np.uint64(30))
+    h = h * np.uint64(0xBF58476D1CE4E5B9)
+    h = h ^ (h >> np.uint64(27))
+    h = h * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
+def string_hashes(values: pa.Array, block: int = 1 << 16) -> np.ndarray:
+    """(n,) uint64 hash of each string (nulls hash like ""), vectorised over the Arrow buffers."""
+    values = values.cast(pa.large_string())
+    out = np.empty(len(values), dtype=np.uint64)
+    for start in range(0, len(values), block):
+        chunk = pa.concat_arrays([values.slice(start, block)])  # zero-offset copy of its buffers
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64, count=len(chunk) + 1)
+        data = chunk.buffers()[2]
+        raw = (np.frombuffer(data, dtype=np.uint8, count=int(offsets[-1])) if data is not None and offsets[-1]
+               else np.zeros(0, np.uint8))
+        lengths = np.diff(offsets)
+        position = np.arange(len(raw), dtype=np.int64) - np.repeat(offsets[:-1], lengths)
+        powers = np.cumprod(np.full(int(lengths.max(initial=0)) + 1, _HASH_PRIME, dtype=np.uint64))
+        terms = (raw.astype(np.uint64) + np.uint64(1)) * powers[position]
+        sums = np.zeros(len(chunk), dtype=np.uint64)
+        filled = lengths > 0
+        if len(terms):
+            sums[filled] = np.add.reduceat(terms, offsets[:-1][filled])
+        out[start : start + len(chunk)] = _mix(sums ^ lengths.astype(np.uint64))
+    return out
+
+
+class TrackIndex:
+    """URI -> id for one vocabulary: hashes sorted once, a vectorised binary search, then a string compare."""
+
+    def __init__(self, uris: pa.Array) -> None:
+        self.uris = uris
+        hashes = string_hashes(uris)
+        self.order = np.argsort(hashes, kind="stable").astype(np.int32)
+        self.sorted_hashes = hashes[self.order]
+
+    def ids(self, uris: Iterable[str | None] | pa.Array, missing: int = -1) -> np.ndarray:
+        if isinstance(uris, pa.ChunkedArray):
+            uris = uris.combine_chunks()
+        if not isinstance(uris, pa.Array):
+            uris = pa.array(uris if isinstance(uris, (list, tuple)) else list(uris), pa.string())
+        out = np.full(len(uris), missing, dtype=np.int32)
+        if not len(uris) or not len(self.order):
+            return out
+        wanted = string_hashes(uris)
+        slot = np.minimum(np.searchsorted(self.sorted_hashes, wanted), len(self.order) - 1)
+        hit = self.sorted_hashes[slot] == wanted
+        candidate = self.order[slot]
+        same = pc.fill_null(pc.equal(self.uris.take(pa.array(candidate)), uris.cast(self.uris.type)), False)
+        found = hit & same.to_numpy(zero_copy_only=False)
+        out[found] = candidate[found]
+        # two vocabulary URIs with one hash (about 1 in 10^7 stores at the full MPD): look along the run
+        for i in np.flatnonzero(hit & ~found & pc.is_valid(uris).to_numpy(zero_copy_only=False)).tolist():
+            uri, s = uris[i].as_py(), int(slot[i]) + 1
+            while s < len(self.order) and self.sorted_hashes[s] == wanted[i]:
+                if self.uris[int(self.order[s])].as_py() == uri:
+                    out[i] = self.order[s]
+                    break
+                s += 1
+        return out
+
+
+def track_index(fingerprint: str, uris) -> TrackIndex:
+    """The process-wide index of the vocabulary with ``fingerprint`` (built from ``uris()`` the first time):
+    equal fingerprints mean equal URIs in id order, so every Store of one vocabulary shares it."""
+    index = _INDEX_CACHE.get(fingerprint)
+    if index is None:
+        index = TrackIndex(uris())
+        while len(_INDEX_CACHE) >= _INDEX_CACHE_SIZE:
+            _INDEX_CACHE.pop(next(iter(_INDEX_CACHE)))
+        _INDEX_CACHE[fingerprint] = index
+    return index

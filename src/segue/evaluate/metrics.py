@@ -5,28 +5,36 @@ ground truth G as CSR arrays (``gt_indptr``, ``gt_indices``) over the same id sp
 non-negative integers; ground-truth ids that a model can never recommend (tracks unknown to its store)
 may use ids beyond its vocabulary, they simply never match.
 
-Conventions shared by every metric:
+The headline figures follow Spotify's own challenge metrics code (``metrics.py``, Spotify AB 2017, whose
+figures the leaderboard shows: the winner's R-precision 0.2241, NDCG 0.3946, clicks 1.784):
 
+* Only the first 500 recommendations count (columns beyond :data:`CHALLENGE_K` are ignored).
 * G is a set: repeated ground-truth ids count once (``|G|`` = distinct held-out tracks).
-* A recommendation repeated in a row counts once, at its first occurrence; later copies keep their slot
-  (ranks do not shift) but earn nothing. ``-1`` padding earns nothing either.
 * A row with an empty G has undefined metrics (NaN); aggregates skip NaN rows.
 
-Per playlist (``R`` = the ranked list, ``rel_i`` = 1 when ``R[i]`` is a first occurrence in G):
+Per playlist (``R`` = the ranked list, ``rel_i`` = 1 when ``R[i]`` is the first occurrence of a G track):
 
-* ``r_precision`` = |G ∩ R[1..|G|]| / |G|  (the challenge's primary metric).
-* ``r_precision_artist``: R-precision with the challenge's later partial credit for artists. Within
-  R[1..|G|], an entry that is not a track match but whose artist is the artist of some track in G earns
-  0.25. Each G artist a can be credited at most ``n_G(a) - m(a)`` times, where ``n_G(a)`` is the number
-  of G tracks by a and ``m(a)`` the number of exact track matches by a in R[1..|G|]; so every G track
-  backs at most one credit (exact or partial) and the figure never exceeds 1. Unknown artists (-1) and
-  duplicates never earn credit. Without artist data this metric is NaN.
-* ``ndcg``: the challenge's NDCG, DCG = rel_1 + Σ_{i≥2} rel_i / log2 i over all K ranks,
-  IDCG = 1 + Σ_{i=2}^{|G∩R|} 1/log2 i, NDCG = DCG / IDCG, 0 when nothing relevant is recommended.
-* ``ndcg_500``: textbook NDCG@K, DCG = Σ_i rel_i / log2(i + 1), IDCG over min(|G|, K) ideal ranks.
-* ``clicks``: Recommended Songs clicks = ⌊(rank of first relevant − 1) / 10⌋, 51 when none is relevant
-  (with K < 500, "none" means none within K).
-* ``recall_500``: |G ∩ R[1..K]| / |G|.
+* ``r_precision`` = |G ∩ R[1..|G|]| / |G| (the challenge's primary metric; track matches only).
+* ``ndcg`` (the headline NDCG, Spotify's definition): truncate R to its first 500 entries, drop repeats
+  (and ``-1`` padding) keeping each track's first occurrence, so later tracks move up; then
+  DCG = Σ_i rel_i / log2(i + 1) over that list (i from 1) and IDCG = Σ_{i=1}^{min(|G|, 500)} 1 / log2(i + 1),
+  the DCG of min(|G|, 500) relevant tracks in a row; NDCG = DCG / IDCG.
+* ``ndcg_rules_page``: the variant written on the challenge's rules page, kept for comparison only:
+  DCG = rel_1 + Σ_{i≥2} rel_i / log2 i with repeats keeping their slots, IDCG = 1 + Σ_{i=2}^{|G ∩ R|} 1/log2 i,
+  0 when nothing relevant is recommended. Normalising by the hits instead of |G| rewards short, precise
+  lists and gives much higher figures than the leaderboard's; never quote it as "NDCG".
+* ``clicks``: Recommended Songs clicks = ⌊(rank of first relevant − 1) / 10⌋ in R as given (repeats keep
+  their slots, as in Spotify's code), 51 when none of the first 500 is relevant (with K < 500, "none"
+  means none within K).
+* ``recall_500``: |G ∩ R[1..500]| / |G|.
+* ``r_precision_artist``: R-precision with the artist partial credit the challenge added later
+  (``/work/shared/docs/mpd.md``: "each recommended track in R[1..|G|] that is not in G but whose artist
+  is one of G's artists earns 0.25"), i.e. (|G ∩ R[1..|G|]| + 0.25 · c) / |G|. Published implementations
+  differ on how often one artist may be credited; here c counts, within R[1..|G|], first occurrences that
+  are not track matches but whose artist a is the artist of some G track, at most ``n_G(a) - m(a)`` per
+  artist (``n_G(a)`` = G tracks by a, ``m(a)`` = exact matches by a in R[1..|G|]), so every G track backs
+  at most one credit, exact or partial, and the figure never exceeds 1. Unknown artists (-1) and repeats
+  never earn credit. Without artist data this metric is NaN. A secondary figure; R-precision is the headline.
 """
 
 from __future__ import annotations
@@ -35,7 +43,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-METRICS = ("r_precision", "r_precision_artist", "ndcg", "ndcg_500", "clicks", "recall_500")
+METRICS = ("r_precision", "r_precision_artist", "ndcg", "ndcg_rules_page", "clicks", "recall_500")
+CHALLENGE_K = 500
 NO_CLICK = 51
 ARTIST_CREDIT = 0.25
 BOOTSTRAP_SAMPLES = 1000
@@ -112,7 +121,7 @@ def relevance(recs: np.ndarray, gt_indptr: np.ndarray, gt_indices: np.ndarray,
     return (rel, g_size, first) if return_first else (rel, g_size)
 
 
-def _challenge_discounts(k: int) -> np.ndarray:
+def _rules_page_discounts(k: int) -> np.ndarray:
     ranks = np.arange(1, k + 1, dtype=np.float64)
     disc = np.ones(k, dtype=np.float64)
     disc[1:] = 1.0 / np.log2(ranks[1:])
@@ -167,11 +176,15 @@ def artist_credit(recs: np.ndarray, rel: np.ndarray, g_size: np.ndarray, gt_indp
 
 def compute_metrics(recs: np.ndarray, gt_indptr: np.ndarray, gt_indices: np.ndarray,
                     track_artist: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Per-playlist metrics: ``{metric: (n,) float64}`` for every name in :data:`METRICS`."""
+    """Per-playlist metrics: ``{metric: (n,) float64}`` for every name in :data:`METRICS`.
+
+    Columns beyond the first :data:`CHALLENGE_K` are ignored, as the challenge did."""
     recs = np.asarray(recs)
     if recs.ndim != 2:
         raise ValueError(f"recommendations must be an (n, K) matrix, got shape {recs.shape}.")
     n, k = recs.shape
+    recs = recs[:, :CHALLENGE_K]
+    k = recs.shape[1]
     rel, g_size, first = relevance(recs, gt_indptr, gt_indices, return_first=True)
     relf = rel.astype(np.float64)
     empty = g_size == 0
@@ -182,15 +195,16 @@ def compute_metrics(recs: np.ndarray, gt_indptr: np.ndarray, gt_indices: np.ndar
     hits = rel.sum(axis=1)
     r_precision = hits_r / denom
 
-    disc = _challenge_discounts(k)
-    dcg = relf @ disc
-    idcg_table = np.concatenate([[1.0], np.cumsum(disc)])  # idcg_table[m] for m hits (m=0 -> 1 avoids 0/0)
-    ndcg = np.where(hits > 0, dcg / idcg_table[hits], 0.0)
+    # Spotify's NDCG: ranks in the list with repeats and padding dropped = running count of first occurrences.
+    discount = np.concatenate([[0.0], 1.0 / np.log2(np.arange(2, CHALLENGE_K + 2, dtype=np.float64))])
+    dedup_rank = np.cumsum(first, axis=1) * rel  # 0 where not relevant -> discount 0
+    dcg = discount[dedup_rank].sum(axis=1)
+    ideal_dcg = np.cumsum(discount)  # ideal_dcg[m]: m relevant tracks in a row
+    ndcg = dcg / ideal_dcg[np.clip(np.minimum(g_size, CHALLENGE_K), 1, None)]
 
-    std_disc = 1.0 / np.log2(np.arange(2, k + 2, dtype=np.float64))
-    std_table = np.concatenate([[1.0], np.cumsum(std_disc)])
-    ideal = np.minimum(g_size, k)
-    ndcg_500 = np.where(hits > 0, (relf @ std_disc) / std_table[ideal], 0.0)
+    rules_disc = _rules_page_discounts(k)
+    rules_ideal = np.concatenate([[1.0], np.cumsum(rules_disc)])  # [m] for m hits (m=0 -> 1 avoids 0/0)
+    ndcg_rules_page = np.where(hits > 0, (relf @ rules_disc) / rules_ideal[hits], 0.0)
 
     any_hit = rel.any(axis=1)
     first_rank = rel.argmax(axis=1)  # 0-based rank of the first relevant entry
@@ -207,7 +221,7 @@ def compute_metrics(recs: np.ndarray, gt_indptr: np.ndarray, gt_indices: np.ndar
         "r_precision": r_precision,
         "r_precision_artist": r_precision_artist,
         "ndcg": ndcg,
-        "ndcg_500": ndcg_500,
+        "ndcg_rules_page": ndcg_rules_page,
         "clicks": clicks,
         "recall_500": recall,
     }
@@ -303,28 +317,30 @@ def reference_metrics(recs: list, ground_truth: list, track_artist=None, k: int 
 
     out = {m: [] for m in METRICS}
     for row, truth in zip(recs, ground_truth):
-        row = [int(t) for t in row][: k or len(row)]
+        row = [int(t) for t in row][: min(k or len(row), CHALLENGE_K)]
         g = set(int(t) for t in truth)
         if not g:
             for m in METRICS:
                 out[m].append(math.nan)
             continue
         seen: set[int] = set()
-        rel = []
+        firsts = []
         for t in row:
-            rel.append(t >= 0 and t not in seen and t in g)
+            firsts.append(t >= 0 and t not in seen)
             if t >= 0:
                 seen.add(t)
+        rel = [f and t in g for t, f in zip(row, firsts)]
         hits_r = sum(rel[: len(g)])
         hits = sum(rel)
         out["r_precision"].append(hits_r / len(g))
         out["recall_500"].append(hits / len(g))
         dcg = sum((1.0 if i == 0 else 1.0 / math.log2(i + 1)) for i, r in enumerate(rel) if r)
         idcg = 1.0 + sum(1.0 / math.log2(i) for i in range(2, hits + 1))
-        out["ndcg"].append(dcg / idcg if hits else 0.0)
-        sdcg = sum(1.0 / math.log2(i + 2) for i, r in enumerate(rel) if r)
-        sidcg = sum(1.0 / math.log2(i + 2) for i in range(min(len(g), len(row))))
-        out["ndcg_500"].append(sdcg / sidcg if hits else 0.0)
+        out["ndcg_rules_page"].append(dcg / idcg if hits else 0.0)
+        distinct = [t for t, is_first in zip(row, firsts) if is_first]
+        sdcg = sum(1.0 / math.log2(i + 2) for i, t in enumerate(distinct) if t in g)
+        sidcg = sum(1.0 / math.log2(i + 2) for i in range(min(len(g), CHALLENGE_K)))
+        out["ndcg"].append(sdcg / sidcg)
         first = next((i for i, r in enumerate(rel) if r), None)
         out["clicks"].append(float(NO_CLICK if first is None else first // 10))
         if track_artist is None:

@@ -5,17 +5,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from segue.evaluate.challenge import CATEGORY_NAMES
+from segue.data.challenge_set import CATEGORY_NAMES
 from segue.io import atomic_path, write_json
 
 OVERALL_COLUMNS = (
     ("r_precision", "R-prec"),
     ("r_precision_artist", "R-prec+artist"),
     ("ndcg", "NDCG"),
-    ("ndcg_500", "NDCG@500"),
     ("clicks", "clicks"),
     ("recall_500", "recall@500"),
 )
+# Said under every table: which NDCG the column is (the rules page's variant is only in the JSON).
+NDCG_NOTE = ("NDCG is Spotify's challenge definition (the leaderboard's): DCG over the first 500 recommendations, "
+             "repeats dropped, divided by the ideal DCG of min(|G|, 500) hits; the rules page's variant "
+             "(normalised by the hits) is in the JSON as ndcg_rules_page.")
 
 
 def _fmt(value, digits: int = 4) -> str:
@@ -57,11 +60,11 @@ def table_rows(results: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def rich_table(results: dict, title: str | None = None):
+def rich_table(header: list[str], rows: list[list[str]], title: str | None = None, caption: str | None = None):
+    """A rich table: first column left-aligned, the figures right-aligned, cells never wrapped."""
     from rich.table import Table
 
-    header, rows = table_rows(results)
-    table = Table(title=title, show_lines=False)
+    table = Table(title=title, show_lines=False, caption=caption, caption_justify="left")
     for i, name in enumerate(header):
         table.add_column(name, justify="left" if i == 0 else "right", no_wrap=True)
     for row in rows:
@@ -69,10 +72,20 @@ def rich_table(results: dict, title: str | None = None):
     return table
 
 
+def print_wide(console, header: list[str], rows: list[list[str]], title: str | None = None,
+               caption: str | None = None) -> None:
+    """Print the table on ``console``, never squeezed below the width its cells need."""
+    from rich.console import Console
+
+    needed = sum(max(len(r[i]) for r in [header, *rows]) + 3 for i in range(len(header))) + 1
+    wide = Console(file=console.file, width=max(console.width, needed), force_terminal=console.is_terminal)
+    wide.print(rich_table(header, rows, title, caption))
+
+
 def markdown(results: dict, title: str = "Evaluation") -> str:
     header, rows = table_rows(results)
     lines = [f"# {title}", "", "Overall metrics with ± half the 95% bootstrap confidence interval; "
-             "`R@c` is R-precision in challenge category c. Clicks: lower is better.", ""]
+             "`R@c` is R-precision in challenge category c. Clicks: lower is better.", "", NDCG_NOTE, ""]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
     lines.extend("| " + " | ".join(row) + " |" for row in rows)
@@ -112,12 +125,17 @@ def plot_png(results: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(results: dict, out: str | os.PathLike, title: str = "Evaluation") -> list[Path]:
-    """Write ``OUT.json``, ``OUT.md`` and ``OUT.png`` (each atomically); returns the paths."""
+def report_paths(out: str | os.PathLike) -> list[Path]:
+    """``OUT.json``, ``OUT.md`` and ``OUT.png`` (an extension of these given on ``out`` is dropped)."""
     base = Path(out)
     if base.suffix in (".json", ".md", ".png"):
         base = base.with_suffix("")
-    paths = [base.with_name(base.name + ext) for ext in (".json", ".md", ".png")]
+    return [base.with_name(base.name + ext) for ext in (".json", ".md", ".png")]
+
+
+def write_report(results: dict, out: str | os.PathLike, title: str = "Evaluation") -> list[Path]:
+    """Write ``OUT.json``, ``OUT.md`` and ``OUT.png`` (each atomically); returns the paths."""
+    paths = report_paths(out)
     write_json(paths[0], to_json(results))
     with atomic_path(paths[1]) as tmp:
         tmp.write_text(markdown(results, title), encoding="utf-8")

@@ -17,22 +17,37 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from segue.data.split import Split, load_split
-from segue.data.store import Store, csr_keep, csr_slice
+from segue.data.challenge_set import ChallengeSet, load_answers, load_challenge
+from segue.data.split import SPLIT_FILE, TRAIN_DIR, Split, load_split
+from segue.data.store import MANIFEST_FILE, Store, csr_keep, csr_slice
 from segue.errors import InputError
-from segue.evaluate.challenge import (
-    SUBMISSION_TRACKS,
-    ChallengeSet,
-    load_answers,
-    load_challenge,
-    read_submission,
-)
 from segue.evaluate.metrics import Scores, compute_metrics, first_occurrence
+from segue.evaluate.submission import SUBMISSION_TRACKS, check_submission, read_submission, write_submission
 from segue.progress import progress_task
 
 log = logging.getLogger(__name__)
 
 BATCH_PLAYLISTS = 500
+
+
+def check_training_store(model, model_dir: str | os.PathLike, train_path: Path, force: bool = False) -> str | None:
+    """Refuse a model that was not trained on the split's training store: any other store (the full one,
+    say) holds the split's answers, so its figures would be inflated. With ``force``, log a warning and
+    return it instead. Compares the model's recorded store fingerprint with the training store's."""
+    if not (train_path / MANIFEST_FILE).is_file():
+        return None
+    expected = Store.open(train_path).fingerprint
+    recorded = model.store_info or {}
+    if recorded.get("fingerprint") == expected:
+        return None
+    message = (f"model {model_dir} was trained on the store {recorded.get('path', '?')}, not on the split's "
+               f"training store {train_path} (another track vocabulary): that store may hold the split's "
+               "answers, so the figures would be inflated")
+    if not force:
+        raise InputError(f"{message}. Train the model on {train_path} (`segue train MODEL --store {train_path}`), "
+                         "or pass --force to go on anyway.")
+    log.warning("%s (--force given)", message)
+    return f"{message}."
 
 
 def seeds_for_store(challenge: ChallengeSet, store: Store) -> tuple[np.ndarray, np.ndarray, int]:
@@ -95,17 +110,18 @@ def recommend_challenge(model, store: Store, challenge: ChallengeSet, k: int = S
 
 
 def evaluate_model(model_dir: str | os.PathLike, split: Split, k: int = SUBMISSION_TRACKS,
-                   store: str | os.PathLike | None = None, progress: bool = True) -> Scores:
+                   store: str | os.PathLike | None = None, progress: bool = True, force: bool = False) -> Scores:
     from segue.models.base import open_model_and_store
 
     model, model_store = open_model_and_store(model_dir, store)
+    leak = check_training_store(model, model_dir, split.train_path, force)
     challenge = split.challenge
     recs, info = recommend_challenge(model, model_store, challenge, k=k, progress=progress,
                                      description=f"evaluate {Path(model_dir).name}")
     gt_indptr, gt_indices, unknown = ground_truth(challenge, split.answers, model_store)
     values = compute_metrics(recs, gt_indptr, gt_indices, model_store.track_artist)
     info.update({"model": model.name, "model_dir": str(model_dir), "store": str(model_store.path),
-                 "answers_unknown_to_store": unknown, "k": k})
+                 "answers_unknown_to_store": unknown, "k": k, "warnings": [leak] if leak else []})
     return Scores(values=values, categories=challenge.categories, pids=challenge.pids, extra=info)
 
 
@@ -123,19 +139,20 @@ def _model_keys(model_dirs: Sequence[str | os.PathLike]) -> list[str]:
 
 def evaluate_models(model_dirs: Sequence[str | os.PathLike], split_dir: str | os.PathLike | Split,
                     k: int = SUBMISSION_TRACKS, store: str | os.PathLike | None = None,
-                    progress: bool = True, ci: bool = True) -> dict:
+                    progress: bool = True, ci: bool = True, force: bool = False) -> dict:
     """Evaluate every model directory on a split: ``{model key: summary}`` (see :func:`Scores.summary`).
 
     The model key is the directory's name (its full path when two names collide). Each summary has
     ``overall`` (metric means and ``n``), ``ci95`` (bootstrap bounds of the overall means),
-    ``per_category`` and ``info`` (model name, store, timing, unknown seeds/answers).
+    ``per_category`` and ``info`` (model name, store, timing, unknown seeds/answers, warnings).
+    A model not trained on the split's training store is refused unless ``force`` (then warned about).
     """
     if not model_dirs:
         raise InputError("no model directories given; pass at least one (train one with `segue train`).")
     split = split_dir if isinstance(split_dir, Split) else load_split(split_dir)
     results = {}
     for key, model_dir in zip(_model_keys(model_dirs), model_dirs):
-        scores = evaluate_model(model_dir, split, k=k, store=store, progress=progress)
+        scores = evaluate_model(model_dir, split, k=k, store=store, progress=progress, force=force)
         summary = scores.summary(ci=ci)
         summary["info"] = scores.extra
         results[key] = summary
@@ -151,19 +168,26 @@ def score_submission(submission: str | os.PathLike, answers: str | os.PathLike |
 
     Playlists scored are the challenge set's (or, without it, the answers' pids); a playlist missing
     from the submission scores as an empty list. Categories come from the challenge set (see
-    :mod:`segue.evaluate.challenge`); without one every playlist is category 0. The artist credit needs a
+    :mod:`segue.data.challenge_set`); without one every playlist is category 0. The artist credit needs a
     store (``store``) to know track artists; without it ``r_precision_artist`` is null.
+
+    The file is checked as ``segue verify`` does (against the answers' pids when no challenge set is
+    given): a file none of whose lines is a scored playlist is refused; other failures are scored but
+    listed under ``info["fails_verify"]`` (the first few) and ``info["verify_failures"]`` (how many).
     """
-    parsed, _format_errors = read_submission(submission)
     answers = answers if isinstance(answers, dict) else load_answers(answers)
+    if not answers:
+        raise InputError("the answers are empty; use the answers.json `segue split` wrote.")
     if challenge is None:
-        pids = np.asarray(sorted(answers), dtype=np.int64)
-        challenge = ChallengeSet(pids=pids, names=[None] * len(pids), seed_indptr=np.zeros(len(pids) + 1, np.int64),
-                                 seed_uris=[], seed_pos=np.zeros(0, np.int64), num_samples=np.zeros(len(pids), np.int64),
-                                 num_holdouts=np.zeros(len(pids), np.int64), num_tracks=np.zeros(len(pids), np.int64),
-                                 categories=np.zeros(len(pids), np.int64))
+        challenge = ChallengeSet.from_pids(sorted(answers))
     elif not isinstance(challenge, ChallengeSet):
         challenge = load_challenge(challenge)
+    parsed, format_errors = read_submission(submission)
+    failures = check_submission(parsed, format_errors, challenge)
+    if not set(parsed.pids) & set(challenge.pids.tolist()):
+        shown = "; ".join(failures[:3]) or "no line names a playlist of the challenge set"
+        raise InputError(f"{submission} fails `segue verify` and has no line for any scored playlist, so there is "
+                         f"nothing to score: {shown}. Check it with `segue verify {submission} --challenge ...`.")
     if store is not None and not isinstance(store, Store):
         store = Store.open(store)
 
@@ -211,6 +235,8 @@ def score_submission(submission: str | os.PathLike, answers: str | os.PathLike |
         "playlists": n,
         "missing_from_submission": int((lengths == 0).sum()),
         "artist_credit": store is not None,
+        "verify_failures": len(failures),
+        "fails_verify": failures[:5],
     }
     return summary
 
@@ -250,17 +276,21 @@ def fill_to_k(recs: np.ndarray, seed_indptr: np.ndarray, seed_indices: np.ndarra
 def make_submission(model_dir: str | os.PathLike, challenge: str | os.PathLike | ChallengeSet,
                     out: str | os.PathLike, team: str = "segue", email: str = "segue@example.com",
                     track: str | None = "main", store: str | os.PathLike | None = None,
-                    progress: bool = True, k: int = SUBMISSION_TRACKS) -> dict:
+                    progress: bool = True, k: int = SUBMISSION_TRACKS, force: bool = False) -> dict:
     """Recommend for a challenge set and write an official-format submission (gzip for ``.gz``) atomically.
 
     Each line holds ``k`` distinct tracks, none of them a seed; when the model returns fewer, the rest
     are the store's most popular remaining tracks. Returns a summary of what was written.
+    When the challenge set is a split's (a ``split.json`` beside it), the model must have been trained on
+    that split's training store (see :func:`check_training_store`; ``force`` turns the refusal into a warning).
     """
-    from segue.evaluate.challenge import write_submission
     from segue.models.base import open_model_and_store
 
     model, model_store = open_model_and_store(model_dir, store)
     challenge = challenge if isinstance(challenge, ChallengeSet) else load_challenge(challenge)
+    leak = None
+    if challenge.path is not None and (challenge.path.parent / SPLIT_FILE).is_file():
+        leak = check_training_store(model, model_dir, challenge.path.parent / TRAIN_DIR, force)
     seeds = seeds_for_store(challenge, model_store)
     recs, info = recommend_challenge(model, model_store, challenge, k=k, progress=progress, description="submit",
                                      seeds=seeds)
@@ -273,5 +303,5 @@ def make_submission(model_dir: str | os.PathLike, challenge: str | os.PathLike |
     rows = [flat[i * k : (i + 1) * k] for i in range(len(challenge))]
     write_submission(out, challenge.pids.tolist(), rows, team=team, email=email, track=track)
     info.update({"out": str(out), "playlists": len(challenge), "padded_playlists": padded_rows,
-                 "model": model.name, "store": str(model_store.path)})
+                 "model": model.name, "store": str(model_store.path), "warnings": [leak] if leak else []})
     return info

@@ -23,10 +23,10 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from segue.data.store import Store
-from segue.errors import InputError
-from segue.models.base import ModelConfig, Recommender, load_npz, register, save_npz
-from segue.models.cooccur import blend_titles, scale_rows
+from segue.config import setting
+from segue.data.store import Store, csr_slice
+from segue.models._common import blend_titles, load_npz, save_npz, scale_rows, seed_rows, track_popularity
+from segue.models.base import FallbackConfig, Recommender, register
 from segue.progress import progress_task
 
 log = logging.getLogger(__name__)
@@ -37,24 +37,19 @@ FOLD_IN_FLOATS = 1 << 24
 
 
 @dataclasses.dataclass(frozen=True)
-class ALSConfig(ModelConfig):
-    factors: int = 128
-    regularization: float = 0.05
-    alpha: float = 2.0  # confidence scale: c = alpha * weight (bm25 weights are ~2-13 on MPD-sized data)
-    weighting: str = "bm25"  # "linear" or "bm25"
-    bm25_k1: float = 100.0
-    bm25_b: float = 0.8
-    iterations: int = 15
-    title_weight: float = 1.0  # blend of the title model's scores for one seed (0 disables) ...
-    title_decay: float = 1.0  # ... divided by n_seeds ** title_decay
-    seed: int = 0
-    threads: int = 0  # 0: implicit's default (all cores)
-
-    def __post_init__(self) -> None:
-        if self.weighting not in WEIGHTINGS:
-            raise InputError(f"als: weighting={self.weighting!r} is not one of {', '.join(WEIGHTINGS)}.")
-        if self.factors <= 0 or self.iterations <= 0 or self.alpha <= 0 or self.regularization < 0:
-            raise InputError("als: factors, iterations and alpha must be positive, regularization >= 0.")
+class ALSConfig(FallbackConfig):
+    factors: int = setting(128, ge=1)
+    regularization: float = setting(0.05, ge=0.0)
+    # confidence scale: c = alpha * weight (bm25 weights are ~2-13 on MPD-sized data)
+    alpha: float = setting(2.0, gt=0.0)
+    weighting: str = setting("bm25", choices=WEIGHTINGS)
+    bm25_k1: float = setting(100.0, ge=0.0)
+    bm25_b: float = setting(0.8, ge=0.0, le=1.0)
+    iterations: int = setting(15, ge=1)
+    title_weight: float = setting(1.0, ge=0.0)  # blend of the title model's scores for one seed (0 disables) ...
+    title_decay: float = setting(1.0, ge=0.0)  # ... divided by n_seeds ** title_decay
+    seed: int = setting(0, ge=0, lt=2**32)  # implicit's random_state
+    threads: int = setting(0, ge=0, le=1024)  # 0: implicit's default (all cores)
 
 
 @register
@@ -69,7 +64,7 @@ class ALS(Recommender):
         cfg = self.config
         x = train.csr(binary=True)  # (playlists, tracks)
         self.n_train_playlists = train.n_playlists
-        self.item_playlists = np.diff(x.tocsc().indptr).astype(np.float32)
+        self.item_playlists = track_popularity(train, "playlists", binary=x).astype(np.float32)
         self.mean_length = float(np.diff(x.indptr).mean()) if x.shape[0] else 1.0
         weights = self._weights(x.indptr, x.indices)
         confidence = sp.csr_matrix((weights, x.indices, x.indptr), shape=x.shape)
@@ -116,19 +111,19 @@ class ALS(Recommender):
         chunk = max(1, min(FOLD_IN_FLOATS // (int(lengths.max()) * f), FOLD_IN_FLOATS // (f * f)))
         for start in range(0, b, chunk):
             stop = min(b, start + chunk)
-            out[start:stop] = self._solve_chunk(indptr[start : stop + 1], indices, conf)
+            sub_ptr, sub_idx = csr_slice(indptr, indices, start, stop)
+            out[start:stop] = self._solve_chunk(sub_ptr, sub_idx, csr_slice(indptr, conf, start, stop)[1])
         return out
 
     def _solve_chunk(self, indptr: np.ndarray, indices: np.ndarray, conf: np.ndarray) -> np.ndarray:
         lengths = np.diff(indptr)
         c, f, width = len(lengths), self.item_factors.shape[1], max(1, int(lengths.max()))
-        lo, hi = indptr[0], indptr[-1]
-        rows = np.repeat(np.arange(c), lengths)
-        cols = np.arange(hi - lo) - (indptr[:-1] - lo)[rows]
+        rows = seed_rows(indptr)
+        cols = np.arange(len(indices)) - indptr[:-1][rows]
         seed_factors = np.zeros((c, width, f))  # (c, L, f), zero-padded
-        seed_factors[rows, cols] = self.item_factors[indices[lo:hi]]
+        seed_factors[rows, cols] = self.item_factors[indices]
         weight = np.zeros((c, width))  # (c, L) confidences
-        weight[rows, cols] = conf[lo:hi]
+        weight[rows, cols] = conf
         a = self._yty[None] + np.matmul(seed_factors.transpose(0, 2, 1) * (weight - (weight > 0))[:, None, :],
                                         seed_factors)  # (c, f, f)
         rhs = np.matmul(seed_factors.transpose(0, 2, 1), weight[..., None])  # (c, f, 1)

@@ -8,8 +8,18 @@ as seed track ids (int32, the store's ids)::
 
 Subclasses implement ``_fit(store, progress)``, ``_score(indptr, indices, titles)`` returning dense
 (batch, n_tracks) float32 scores, and ``_save_arrays(dir)`` / ``_load_arrays(dir)``. The base class
-does the rest: input validation, batching, seed exclusion, top-k with -1/-inf padding, the title
-fallback for playlists without seeds, and the model directory (``config.json`` + arrays).
+does the rest: input validation, batching, seed exclusion, top-k with -1/-inf padding and ties broken by
+track id, the title fallback for playlists without seeds, and the model directory (``config.json`` +
+arrays). Helpers models share live in :mod:`segue.models._common`.
+
+The title fallback (models whose config derives from :class:`FallbackConfig`) is a setting:
+``fallback="title"`` fits a title model (once per store in a process) and saves it inside the model
+directory, so the directory is self-contained; ``fallback=DIR`` uses the title model already trained in
+DIR, shared by every model that names it (one copy on disk and, through the load cache, one in memory);
+``fallback="none"`` lets the model answer playlists without seeds itself. A model directory records a
+shared fallback by its path relative to the model directory, its absolute path and its ``model_id``, so
+moving the two directories together, or the model directory alone, keeps working, and a fallback that was
+retrained or removed since is refused with a clear error.
 """
 
 from __future__ import annotations
@@ -18,6 +28,8 @@ import dataclasses
 import importlib
 import logging
 import os
+import uuid
+import weakref
 from pathlib import Path
 from typing import ClassVar
 
@@ -25,10 +37,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from segue import __version__
-from segue.config import config_from_dict
+from segue.config import check_settings, config_from_dict
 from segue.data.store import Store, csr_slice
-from segue.errors import InputError, ModelError, NotFoundError
+from segue.errors import InputError, ModelError, NotFoundError, SegueError
 from segue.io import atomic_dir, read_json, write_json
+from segue.models._common import seed_rows
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +60,9 @@ MODEL_MODULES: dict[str, str] = {
     "rerank": "segue.models.rerank",
 }
 _REGISTRY: dict[str, type["Recommender"]] = {}
+# Title models in use, so models fitted on one store, or loaded with one shared fallback, hold one copy.
+_FITTED_FALLBACKS: "weakref.WeakValueDictionary[tuple, Recommender]" = weakref.WeakValueDictionary()
+_LOADED_FALLBACKS: "weakref.WeakValueDictionary[str, Recommender]" = weakref.WeakValueDictionary()
 
 
 def register(cls: type["Recommender"]) -> type["Recommender"]:
@@ -69,7 +85,22 @@ def get_model_class(name: str) -> type["Recommender"]:
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """Base config; models subclass it with their own frozen dataclass of hyperparameters."""
+    """Base config; models subclass it with their own frozen dataclass of hyperparameters.
+
+    Declare each setting's range with :func:`segue.config.setting`; it is checked on construction.
+    """
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class FallbackConfig(ModelConfig):
+    """Config of a model that answers playlists without seeds (and blends titles) with the title model."""
+
+    # "title": fit one and keep it in the model directory; "none"; or a trained title model's directory,
+    # shared by the models that name it (one copy however many models use it)
+    fallback: str = "title"
 
 
 SeedsLike = "list[np.ndarray] | tuple[np.ndarray, np.ndarray] | sp.csr_matrix"
@@ -114,18 +145,36 @@ def as_seed_csr(seeds, n_tracks: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise top-k of a dense (b, n) block; -inf entries come back as id -1."""
+    """Row-wise top-k of a dense (b, n) block, best first; equal scores in ascending track id.
+
+    NaN counts as -inf; -inf entries (never recommend) come back as id -1. Ties are broken by id even
+    where they straddle the k-th place, so a row's result never depends on the rest of the block.
+    """
     b, n = scores.shape
     kk = min(k, n)
     if kk < n:
-        part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+        # partitioned at k-1 and k: the k-th best score and the best one left out, to spot a tie at the cut
+        full = np.argpartition(-scores, (kk - 1, kk), axis=1)  # NaN sorts last: never in unless it must be
+        part = full[:, :kk]
+        kth, next_out = (np.take_along_axis(scores, full[:, i : i + 1], axis=1) for i in (kk - 1, kk))
+        redo = np.flatnonzero((next_out == kth)[:, 0] & np.isfinite(kth[:, 0]))
+        if len(redo):  # keep the entries above the k-th score, fill the rest with the lowest tied ids
+            above = np.take_along_axis(scores[redo], part[redo], axis=1) > kth[redo]  # all are in the partition
+            tie_row, tie_id = np.nonzero(scores[redo] == kth[redo])  # row-major: ids ascending in each row
+            counts = np.bincount(tie_row, minlength=len(redo))
+            rank = np.arange(len(tie_row)) - np.repeat(np.cumsum(counts) - counts, counts)
+            first = rank < (kk - above.sum(axis=1))[tie_row]
+            rows = np.concatenate([np.nonzero(above)[0], tie_row[first]])
+            ids = np.concatenate([part[redo][above], tie_id[first]])
+            part[redo] = ids[np.argsort(rows, kind="stable")].reshape(len(redo), kk)
     else:
-        part = np.broadcast_to(np.arange(n), (b, n)).copy()
+        part = np.broadcast_to(np.arange(n), (b, n))
     part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.argsort(-part_scores, axis=1, kind="stable")
+    part_scores[np.isnan(part_scores)] = -np.inf
+    order = np.lexsort((part, -part_scores), axis=1)
     ids = np.take_along_axis(part, order, axis=1).astype(np.int32)
     top = np.take_along_axis(part_scores, order, axis=1).astype(np.float32)
-    ids[~np.isfinite(top) & (top < 0)] = -1
+    ids[np.isneginf(top)] = -1
     if kk < k:
         ids = np.pad(ids, ((0, 0), (0, k - kk)), constant_values=-1)
         top = np.pad(top, ((0, 0), (0, k - kk)), constant_values=-np.inf)
@@ -150,18 +199,46 @@ class Recommender:
         self.store_info: dict | None = None
         self.fallback: Recommender | None = None
         self.fit_info: dict = {}
+        self.model_id: str | None = None  # new on every fit; a model sharing this one as fallback records it
+        self._fallback_ref: dict | None = None  # where a shared fallback lives (see the module docstring)
 
     # ---- training ----------------------------------------------------------------------------
     def fit(self, train: Store, progress: bool = False) -> "Recommender":
         self.n_tracks = train.n_tracks
         self.store_info = {"path": str(train.path), "fingerprint": train.fingerprint, "n_tracks": train.n_tracks}
-        self._fit(train, progress)
+        self.model_id = uuid.uuid4().hex
+        self.fallback, self._fallback_ref = None, None
         if self.uses_title_fallback:
-            self.fallback = get_model_class("title")().fit(train, progress=False)
+            self._fit_fallback(train)
+        self._fit(train, progress)
         return self
 
     def _fit(self, train: Store, progress: bool) -> None:
         raise NotImplementedError
+
+    def _fit_fallback(self, train: Store) -> None:
+        choice = getattr(self.config, "fallback", "title")
+        if choice == "none":
+            return
+        if choice == "title":
+            key = (str(Path(train.path).resolve()), train.fingerprint, train.n_playlists, train.n_entries,
+                   train.manifest.get("created_at"))
+            self.fallback = _FITTED_FALLBACKS.get(key)
+            if self.fallback is None:
+                self.fallback = _FITTED_FALLBACKS[key] = get_model_class("title")().fit(train, progress=False)
+            return
+        directory = Path(choice).expanduser().absolute()
+        if not (directory / CONFIG_FILE).is_file():
+            raise InputError(f"setting fallback={choice!r}: expected title, none, or the directory of a trained "
+                             "title model (train one with `segue train title --out DIR`).")
+        fallback = _load_fallback(directory)
+        if fallback.name != "title":
+            raise InputError(f"setting fallback={choice!r}: {directory} holds a {fallback.name} model, "
+                             "not a title model.")
+        check_vocabulary(fallback, train, directory)
+        self.fallback = fallback
+        self.config = dataclasses.replace(self.config, fallback=str(directory))
+        self._fallback_ref = {"kind": "shared", "absolute": str(directory), "model_id": fallback.model_id}
 
     # ---- inference ---------------------------------------------------------------------------
     def _score(self, indptr: np.ndarray, indices: np.ndarray, titles: list[str | None] | None) -> np.ndarray:
@@ -180,7 +257,8 @@ class Recommender:
                   exclude_seeds: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` tracks per playlist: ``(ids (n, k) int32, scores (n, k) float32)``.
 
-        Rows with fewer than ``k`` candidates are padded with id -1 and score -inf.
+        Equal scores are ordered by track id; rows with fewer than ``k`` candidates are padded with id -1
+        and score -inf.
         """
         self._check_fitted()
         if not isinstance(k, (int, np.integer)) or k <= 0:
@@ -198,8 +276,7 @@ class Recommender:
             sub_titles = titles[start:stop] if titles is not None else None
             block = self._score_with_fallback(sub_ptr, sub_idx, sub_titles)
             if exclude_seeds and len(sub_idx):
-                rows = np.repeat(np.arange(stop - start), np.diff(sub_ptr))
-                block[rows, sub_idx] = -np.inf
+                block[seed_rows(sub_ptr), sub_idx] = -np.inf
             ids[start:stop], out[start:stop] = top_k(block, k)
         return ids, out
 
@@ -222,24 +299,28 @@ class Recommender:
     def describe(self) -> dict:
         return {
             "model": self.name,
+            "model_id": self.model_id,
             "config": dataclasses.asdict(self.config),
             "segue_version": __version__,
             "store": self.store_info,
             "n_tracks": self.n_tracks,
-            "fallback": self.fallback is not None,
+            "fallback": self._fallback_ref or ({"kind": "embedded", "dir": FALLBACK_DIR} if self.fallback else None),
             "fit_info": self.fit_info,
         }
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write ``config.json`` and the arrays to ``directory`` atomically (old content replaced whole)."""
         self._check_fitted()
-        with atomic_dir(directory) as tmp:
+        target = Path(directory).absolute()
+        if self._fallback_ref is not None:  # where the shared fallback is, seen from the final directory
+            self._fallback_ref["path"] = os.path.relpath(self._fallback_ref["absolute"], target)
+        with atomic_dir(target) as tmp:
             self._save_into(tmp)
         return Path(directory)
 
     def _save_into(self, directory: Path) -> None:
         self._save_arrays(directory)
-        if self.fallback is not None:
+        if self.fallback is not None and self._fallback_ref is None:
             (directory / FALLBACK_DIR).mkdir()
             self.fallback._save_into(directory / FALLBACK_DIR)
         write_json(directory / CONFIG_FILE, self.describe())
@@ -258,30 +339,90 @@ class Recommender:
         return model
 
 
+def damaged_model(directory, file: str, reason) -> ModelError:
+    return ModelError(f"model {directory} is damaged ({file}: {reason}); retrain it with `segue train`.")
+
+
 def read_model_config(directory: str | os.PathLike) -> dict:
+    """The checked ``config.json`` of a model directory (``ModelError`` if missing or damaged)."""
     path = Path(directory) / CONFIG_FILE
     if not path.is_file():
         raise ModelError(f"{directory} is not a segue model directory (no {CONFIG_FILE}). Train one with `segue train`.")
-    return read_json(path)
+    try:
+        info = read_json(path)
+    except (OSError, ValueError) as exc:  # orjson.JSONDecodeError is a ValueError
+        raise damaged_model(directory, CONFIG_FILE, exc) from exc
+    if not isinstance(info, dict):
+        raise damaged_model(directory, CONFIG_FILE, "not a JSON object")
+    for key, kind in (("model", str), ("n_tracks", int), ("config", dict)):
+        if key not in info:
+            raise damaged_model(directory, CONFIG_FILE, f"no {key!r}")
+        if not isinstance(info[key], kind) or isinstance(info[key], bool):
+            raise damaged_model(directory, CONFIG_FILE, f"{key!r} is {info[key]!r}")
+    return info
 
 
 def load_model(directory: str | os.PathLike, store: Store | None = None) -> Recommender:
     """Load any model from its directory; with ``store``, check it was trained on the same vocabulary."""
     directory = Path(directory)
     info = read_model_config(directory)
-    cls = get_model_class(info.get("model", "?"))
-    model = cls(config_from_dict(cls.Config, info.get("config", {})))
+    try:
+        cls = get_model_class(info["model"])
+    except NotFoundError as exc:
+        raise damaged_model(directory, CONFIG_FILE, exc) from exc
+    try:
+        config = config_from_dict(cls.Config, info["config"])
+    except (InputError, TypeError) as exc:
+        raise damaged_model(directory, CONFIG_FILE, exc) from exc
+    model = cls(config)
     model.n_tracks = info["n_tracks"]
     model.store_info = info.get("store")
     model.fit_info = info.get("fit_info", {})
+    model.model_id = info.get("model_id")
     if store is not None:
         check_vocabulary(model, store, directory)
     try:
         model._load_arrays(directory)
-    except (OSError, KeyError, ValueError) as exc:
-        raise ModelError(f"{directory}: model arrays are missing or damaged ({exc}). Retrain the model.") from exc
-    if info.get("fallback"):
-        model.fallback = load_model(directory / FALLBACK_DIR)
+    except SegueError:
+        raise
+    except Exception as exc:  # truncated or corrupt files fail in many ways (BadZipFile, EOFError, ...)
+        raise damaged_model(directory, ", ".join(cls.array_files), exc) from exc
+    ref = info.get("fallback")
+    if ref:
+        model.fallback, model._fallback_ref = _find_fallback(directory, ref)
+        if model._fallback_ref is not None:  # where the shared fallback was found this time
+            model.config = dataclasses.replace(model.config, fallback=model._fallback_ref["absolute"])
+        if (model.fallback.store_info or {}).get("fingerprint") != (model.store_info or {}).get("fingerprint"):
+            raise damaged_model(directory, FALLBACK_DIR, "its title model was trained on another track vocabulary")
+    return model
+
+
+def _find_fallback(directory: Path, ref) -> tuple[Recommender, dict | None]:
+    """The fallback a model directory records: embedded in it, or shared (see the module docstring)."""
+    if ref is True or (isinstance(ref, dict) and ref.get("kind") == "embedded"):
+        return _load_fallback(directory / FALLBACK_DIR), None
+    if not isinstance(ref, dict) or ref.get("kind") != "shared":
+        raise damaged_model(directory, CONFIG_FILE, f"unknown fallback {ref!r}")
+    candidates = [directory / str(ref.get("path", "")), Path(str(ref.get("absolute", "")))]
+    for candidate in candidates:
+        if (candidate / CONFIG_FILE).is_file() and read_model_config(candidate).get("model_id") == ref.get("model_id"):
+            fallback = _load_fallback(candidate)
+            return fallback, {**ref, "absolute": str(candidate.absolute())}
+    raise ModelError(
+        f"model {directory} answers playlists without seeds with the title model it was trained with, at "
+        f"{ref.get('absolute')} ({ref.get('path')} from the model directory), which is missing or was retrained "
+        "since; put that title model back, or retrain the model (e.g. with --set fallback=title)."
+    )
+
+
+def _load_fallback(directory: Path) -> Recommender:
+    """A title model, loaded once per process however many models use it."""
+    model_id = read_model_config(directory).get("model_id")
+    model = _LOADED_FALLBACKS.get(model_id) if model_id else None
+    if model is None:
+        model = load_model(directory)
+        if model_id:
+            _LOADED_FALLBACKS[model_id] = model
     return model
 
 
@@ -306,12 +447,3 @@ def open_model_and_store(directory: str | os.PathLike, store_path: str | os.Path
         raise ModelError(f"{directory} was trained on the store {path}, which no longer exists; pass --store.")
     store = Store.open(path)
     return load_model(directory, store=store), store
-
-
-def save_npz(path: Path, **arrays: np.ndarray) -> None:
-    np.savez(path, **arrays)
-
-
-def load_npz(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}

@@ -25,32 +25,28 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from segue.config import setting
 from segue.data.store import Store
-from segue.errors import InputError
-from segue.models.base import ModelConfig, Recommender, load_npz, register, save_npz
-from segue.models.popular import track_popularity
-from segue.models.title import _csr_arrays, _csr_from, sparse_top_n
+from segue.models._common import (blend_titles, csr_arrays, csr_from, load_npz, save_npz, scale_rows, seed_rows,
+                                  sparse_top_n, track_popularity)
+from segue.models.base import FallbackConfig, Recommender, register
 from segue.progress import progress_task
 
 log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
-class CooccurConfig(ModelConfig):
-    alpha: float = 0.75  # weight of the seed's count in the normalisation (0.5 = cosine, 1 = P(j | i))
-    power: float = 1.0  # exponent on similarities; > 1 favours the strongest neighbours
-    neighbors: int = 200  # similar tracks kept per track (bounds memory: n_tracks * neighbors entries)
-    min_cooccurrence: int = 1  # pairs seen together fewer times are dropped
-    title_weight: float = 1.0  # blend of the title model's scores for one seed (0 disables) ...
-    title_decay: float = 1.0  # ... divided by n_seeds ** title_decay: titles matter less as seeds grow
-    popularity_weight: float = 0.001  # blend of popularity, mostly a tie-breaker
-    block_nnz: int = 20_000_000  # size of each XᵀX block; bounds the memory used while training
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.alpha <= 1.0:
-            raise InputError(f"cooccur: alpha={self.alpha} must lie in [0, 1].")
-        if self.neighbors <= 0 or self.block_nnz <= 0:
-            raise InputError("cooccur: neighbors and block_nnz must be positive.")
+class CooccurConfig(FallbackConfig):
+    # weight of the seed's count in the normalisation (0.5 = cosine, 1 = P(j | i))
+    alpha: float = setting(0.75, ge=0.0, le=1.0)
+    power: float = setting(1.0, gt=0.0)  # exponent on similarities; > 1 favours the strongest neighbours
+    # similar tracks kept per track (bounds memory: n_tracks * neighbors entries)
+    neighbors: int = setting(200, ge=1)
+    min_cooccurrence: int = setting(1, ge=1)  # pairs seen together fewer times are dropped
+    title_weight: float = setting(1.0, ge=0.0)  # blend of the title model's scores for one seed (0 disables) ...
+    title_decay: float = setting(1.0, ge=0.0)  # ... divided by n_seeds ** title_decay: titles matter less as seeds grow
+    popularity_weight: float = setting(0.001, ge=0.0)  # blend of popularity, mostly a tie-breaker
+    block_nnz: int = setting(20_000_000, ge=1)  # size of each XᵀX block; bounds the memory used while training
 
 
 def item_blocks(estimate: np.ndarray, budget: int) -> np.ndarray:
@@ -75,7 +71,7 @@ def cooccurrence_neighbors(x: sp.csr_matrix, cfg: CooccurConfig, progress: bool 
     with progress_task("cooccur: XᵀX blocks", total=n_tracks, enabled=progress) as advance:
         for start, stop in zip(bounds[:-1], bounds[1:]):
             block = (xt[start:stop] @ x).tocsr()  # (b, tracks) co-occurrence counts c_ij
-            rows = np.repeat(np.arange(start, stop, dtype=np.int32), np.diff(block.indptr))
+            rows = (seed_rows(block.indptr) + start).astype(np.int32)
             data = block.data
             drop = block.indices == rows  # the diagonal
             if cfg.min_cooccurrence > 1:
@@ -94,29 +90,6 @@ def cooccurrence_neighbors(x: sp.csr_matrix, cfg: CooccurConfig, progress: bool 
     return sp.vstack(blocks, format="csr", dtype=np.float32)
 
 
-def blend_titles(scores: np.ndarray, indptr: np.ndarray, titles, title_model, weight: float,
-                 decay: float) -> np.ndarray:
-    """Add ``weight / n_seeds ** decay`` times the title model's row-scaled scores to titled rows."""
-    if weight <= 0 or title_model is None or titles is None:
-        return scores
-    rows = np.flatnonzero(np.fromiter((bool(t) for t in titles), dtype=bool, count=len(indptr) - 1))
-    if len(rows) == 0:
-        return scores
-    title = title_model._score(np.zeros(len(rows) + 1, np.int64), np.zeros(0, np.int32), [titles[r] for r in rows])
-    n_seeds = np.maximum(np.diff(indptr)[rows], 1).astype(np.float32)
-    scores[rows] += (weight / n_seeds**decay)[:, None] * scale_rows(title)
-    return scores
-
-
-def scale_rows(scores: np.ndarray) -> np.ndarray:
-    """Divide each row by its largest finite value (rows without a positive value are left alone)."""
-    finite = np.where(np.isfinite(scores), scores, 0.0)
-    top = finite.max(axis=1, keepdims=True)
-    top[top <= 0] = 1.0
-    scores /= top
-    return scores
-
-
 @register
 class Cooccur(Recommender):
     name = "cooccur"
@@ -125,7 +98,7 @@ class Cooccur(Recommender):
     def _fit(self, train: Store, progress: bool) -> None:
         x = train.csr(binary=True)
         self.similarity = cooccurrence_neighbors(x, self.config, progress)
-        self.popularity = track_popularity(train, "playlists").astype(np.float32)
+        self.popularity = track_popularity(train, "playlists", binary=x).astype(np.float32)
         self.fit_info = {"similarity_nnz": int(self.similarity.nnz)}
         log.info("cooccur: %d similarity entries for %d tracks", self.similarity.nnz, train.n_tracks)
         self._prepare()
@@ -147,12 +120,12 @@ class Cooccur(Recommender):
         return scores
 
     def _save_arrays(self, directory: Path) -> None:
-        save_npz(directory / "arrays.npz", popularity=self.popularity, **_csr_arrays("similarity", self.similarity))
+        save_npz(directory / "arrays.npz", popularity=self.popularity, **csr_arrays("similarity", self.similarity))
 
     def _load_arrays(self, directory: Path) -> None:
         arrays = load_npz(directory / "arrays.npz")
         self.popularity = arrays["popularity"]
-        self.similarity = _csr_from("similarity", arrays, (self.n_tracks, self.n_tracks))
+        self.similarity = csr_from("similarity", arrays, (self.n_tracks, self.n_tracks))
         if self.popularity.shape != (self.n_tracks,):
             raise ValueError("popularity does not match config.json")
         self._prepare()

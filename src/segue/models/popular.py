@@ -13,28 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
+from segue.config import setting
 from segue.data.store import Store
-from segue.errors import InputError
-from segue.models.base import ModelConfig, Recommender, load_npz, register, save_npz
-
-COUNT_KINDS = ("playlists", "entries")
+from segue.models._common import POPULARITY_KINDS, load_npz, save_npz, track_popularity
+from segue.models.base import ModelConfig, Recommender, register
 
 
 @dataclasses.dataclass(frozen=True)
 class PopularConfig(ModelConfig):
-    count: str = "playlists"  # "playlists": distinct playlists holding the track; "entries": with repeats
-
-    def __post_init__(self) -> None:
-        if self.count not in COUNT_KINDS:
-            raise InputError(f"popular: count={self.count!r} is not one of {', '.join(COUNT_KINDS)}.")
-
-
-def track_popularity(store: Store, kind: str = "playlists") -> np.ndarray:
-    """(n_tracks,) float64 count per track: distinct playlists holding it, or entries with repeats."""
-    indices = store.indices
-    if kind == "entries":
-        return np.bincount(indices, minlength=store.n_tracks).astype(np.float64)
-    return np.diff(store.csr(binary=True).tocsc().indptr).astype(np.float64)
+    # "playlists": distinct playlists holding the track; "entries": with repeats
+    count: str = setting("playlists", choices=POPULARITY_KINDS)
 
 
 def popularity_scores(counts: np.ndarray) -> np.ndarray:

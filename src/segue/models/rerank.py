@@ -31,13 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
-from segue.config import apply_overrides
+from segue.config import apply_overrides, setting
 from segue.data.split import write_train_store
 from segue.data.store import Store, csr_slice
 from segue.errors import InputError
 from segue.io import write_json
 from segue.models.base import (
-    SCORE_BLOCK_FLOATS,
     ModelConfig,
     Recommender,
     get_model_class,
@@ -68,32 +67,29 @@ RECALL_AT = (50, 100, 200, 500, 1000)
 class RerankConfig(ModelConfig):
     candidates: str = "als,cooccur,title"  # candidate models, comma-separated; the first orders non-candidates
     candidate_settings: str = ""  # their settings, e.g. "als.factors=64,cooccur.neighbors=100"
-    n_candidates: int = 200  # each model's top n joins the candidate union
-    ranker_playlists: int = 3000  # challenge-like playlists held out to train the ranker ...
-    ranker_fraction: float = 0.1  # ... or this share of the store, whichever is smaller
-    min_holdouts: int = 5  # hidden tracks a ranker playlist keeps at least
-    validation_fraction: float = 0.2  # of the ranker playlists, for early stopping
+    n_candidates: int = setting(200, ge=1)  # each model's top n joins the candidate union
+    ranker_playlists: int = setting(3000, ge=2)  # challenge-like playlists held out to train the ranker ...
+    ranker_fraction: float = setting(0.1, gt=0.0, lt=1.0)  # ... or this share of the store, whichever is smaller
+    min_holdouts: int = setting(5, ge=1)  # hidden tracks a ranker playlist keeps at least
+    validation_fraction: float = setting(0.2, gt=0.0, lt=1.0)  # of the ranker playlists, for early stopping
     refit: bool = True  # refit the candidate models on the whole store after training the ranker
-    num_trees: int = 400
-    learning_rate: float = 0.05
-    num_leaves: int = 31
-    min_data_in_leaf: int = 100
-    feature_fraction: float = 0.8
-    truncation_level: int = 100  # lambdarank pairs reach this far down each list
-    early_stopping: int = 30  # rounds without validation NDCG gain
+    num_trees: int = setting(400, ge=1)
+    learning_rate: float = setting(0.05, gt=0.0, le=1.0)
+    num_leaves: int = setting(31, ge=2)
+    min_data_in_leaf: int = setting(100, ge=1)
+    feature_fraction: float = setting(0.8, gt=0.0, le=1.0)
+    truncation_level: int = setting(100, ge=1)  # lambdarank pairs reach this far down each list
+    early_stopping: int = setting(30, ge=1)  # rounds without validation NDCG gain
     seed: int = 0
-    threads: int = 2  # LightGBM threads (fixed, so training is deterministic)
+    threads: int = setting(2, ge=1)  # LightGBM threads (fixed, so training is deterministic)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         names = self.candidate_names()
         if not names:
             raise InputError("rerank: candidates must name at least one model, e.g. candidates=als,cooccur,title.")
         if "rerank" in names or len(set(names)) != len(names):
             raise InputError(f"rerank: candidates={self.candidates!r} must list distinct models other than rerank.")
-        if self.n_candidates < 1 or self.ranker_playlists < 1 or self.num_trees < 1 or self.threads < 1:
-            raise InputError("rerank: n_candidates, ranker_playlists, num_trees and threads must be positive.")
-        if not 0 < self.ranker_fraction < 1 or not 0 < self.validation_fraction < 1:
-            raise InputError("rerank: ranker_fraction and validation_fraction must lie strictly between 0 and 1.")
 
     def candidate_names(self) -> list[str]:
         return [n.strip() for n in self.candidates.split(",") if n.strip()]
@@ -223,11 +219,6 @@ class Rerank(Recommender):
         return np.concatenate(features), np.concatenate(labels), np.concatenate(groups), recall
 
     # ---- inference ---------------------------------------------------------------------------
-    def batch_rows(self) -> int:
-        # each candidate model's dense block, plus the base block and the output, per batch
-        per_row = max(1, self.n_tracks or 1) * (len(self.config.candidate_names()) + 2)
-        return int(max(1, min(256, SCORE_BLOCK_FLOATS // per_row)))
-
     def _score(self, indptr: np.ndarray, indices: np.ndarray, titles) -> np.ndarray:
         block = candidate_block(self.models, self.context, indptr, indices, titles, self.config.n_candidates)
         return ranked_scores(block, self.ranker.predict(block.features, num_threads=self.config.threads))

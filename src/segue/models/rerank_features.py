@@ -30,7 +30,8 @@ import scipy.sparse as sp
 
 from segue.data.split import FILL_ORDER
 from segue.data.store import Store
-from segue.models.base import load_npz, save_npz, top_k
+from segue.models._common import load_npz, save_npz
+from segue.models.base import top_k
 
 RECENT_SEEDS = 5
 FOLLOW_WINDOW = 3

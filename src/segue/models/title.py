@@ -21,12 +21,15 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 
+from segue.config import setting
 from segue.data.mpd import normalize_title
 from segue.data.store import Store
-from segue.models.base import ModelConfig, Recommender, load_npz, register, save_npz
-from segue.models.popular import track_popularity
+from segue.models._common import csr_arrays, csr_from, load_npz, save_npz, sparse_top_n, track_popularity
+from segue.models.base import ModelConfig, Recommender, register
 from segue.progress import progress_task
 
 WORD_PREFIX = "\x01"  # marks whole-word features apart from character n-grams
@@ -35,33 +38,20 @@ NGRAM = 3
 QUERY_BLOCK = 256
 
 
-def sparse_top_n(matrix: sp.csr_matrix, n: int) -> sp.csr_matrix:
-    """Keep the ``n`` largest entries of each row of a CSR matrix (vectorised; ties broken arbitrarily).
+def distinct_titles(names: pa.Array | pa.ChunkedArray | list) -> tuple[list[str], np.ndarray]:
+    """Sorted distinct normalised titles and each name's index into them: ``(titles, (n,) int64)``.
 
-    Only rows with more than ``n`` entries are sorted, with one argsort of a ``row + rank-of-value`` key.
+    Dictionary-encodes the raw names first, so :func:`normalize_title` runs once per distinct raw name and no
+    fixed-width string array of every name is built.
     """
-    matrix = sp.csr_matrix(matrix)
-    counts = np.diff(matrix.indptr)
-    if n <= 0:
-        return sp.csr_matrix(matrix.shape, dtype=matrix.dtype)
-    heavy_rows = np.flatnonzero(counts > n)
-    if len(heavy_rows) == 0:
-        return matrix
-    rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), counts)
-    heavy = np.flatnonzero(np.repeat(counts > n, counts))  # entry positions in heavy rows
-    values = matrix.data[heavy].astype(np.float64)
-    low, high = values.min(), values.max()
-    # row, then value descending: the fractional part is in [0, 1) and falls as the value grows
-    key = rows[heavy] + (high - values) / ((high - low) * 1.0000001 + 1e-300)
-    order = heavy[np.argsort(key, kind="quicksort")]
-    starts = np.cumsum(counts[heavy_rows]) - counts[heavy_rows]  # where each heavy row begins in ``order``
-    rank = np.arange(len(order)) - np.repeat(starts, counts[heavy_rows])
-    keep = np.ones(matrix.nnz, dtype=bool)
-    keep[order[rank >= n]] = False
-    new_counts = np.minimum(counts, n)
-    indptr = np.zeros(matrix.shape[0] + 1, dtype=np.int64)
-    np.cumsum(new_counts, out=indptr[1:])
-    return sp.csr_matrix((matrix.data[keep], matrix.indices[keep], indptr), shape=matrix.shape)
+    encoded = pc.dictionary_encode(pa.array(names, pa.string()) if isinstance(names, list) else names)
+    encoded = encoded.combine_chunks() if isinstance(encoded, pa.ChunkedArray) else encoded
+    raw_codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    normalised = pa.array([normalize_title(name) for name in encoded.dictionary.to_pylist()] + [""], pa.string())
+    titles = pc.unique(normalised)
+    titles = pc.take(titles, pc.sort_indices(titles))
+    to_title = pc.index_in(normalised, value_set=titles).to_numpy(zero_copy_only=False).astype(np.int64)
+    return titles.to_pylist(), to_title[raw_codes]  # code -1 (a null name) takes the last entry: ""
 
 
 def title_features(title: str, word_weight: float) -> dict[str, float]:
@@ -81,13 +71,14 @@ def title_features(title: str, word_weight: float) -> dict[str, float]:
 
 @dataclasses.dataclass(frozen=True)
 class TitleConfig(ModelConfig):
-    neighbors: int = 50  # similar training titles blended per query title
-    similarity_power: float = 3.0  # sharpens the weights toward the closest titles
-    min_similarity: float = 0.1  # neighbours less similar than this are ignored
-    shrink: float = 10.0  # pseudo-playlists of popularity mixed into each title's track distribution
-    popularity_weight: float = 0.01  # extra popularity blended into every title's scores
-    word_weight: float = 2.0  # weight of a whole-word match relative to one character 3-gram
-    max_tracks_per_title: int = 5000  # keeps the title x track matrix bounded on large data
+    neighbors: int = setting(50, ge=1)  # similar training titles blended per query title
+    similarity_power: float = setting(3.0, gt=0.0)  # sharpens the weights toward the closest titles
+    min_similarity: float = setting(0.1, ge=0.0, le=1.0)  # neighbours less similar than this are ignored
+    # pseudo-playlists of popularity mixed into each title's track distribution
+    shrink: float = setting(10.0, ge=0.0)
+    popularity_weight: float = setting(0.01, ge=0.0)  # extra popularity blended into every title's scores
+    word_weight: float = setting(2.0, ge=0.0)  # weight of a whole-word match relative to one character 3-gram
+    max_tracks_per_title: int = setting(5000, ge=1)  # keeps the title x track matrix bounded on large data
 
 
 @register
@@ -99,8 +90,7 @@ class TitleModel(Recommender):
     # ---- training ----------------------------------------------------------------------------
     def _fit(self, train: Store, progress: bool) -> None:
         cfg = self.config
-        normalised = [normalize_title(name) for name in train.names]
-        titles, playlist_title = np.unique(np.asarray(normalised, dtype=object).astype(str), return_inverse=True)
+        titles, playlist_title = distinct_titles(train.playlist_meta.column("name"))
         n_titles = len(titles)
         with progress_task("title: tracks per title", total=2, enabled=progress) as advance:
             # (titles, playlists) one-hot @ (playlists, tracks) binary -> (titles, tracks) counts
@@ -108,11 +98,13 @@ class TitleModel(Recommender):
                 (np.ones(train.n_playlists, np.float32), playlist_title, np.arange(train.n_playlists + 1)),
                 shape=(train.n_playlists, n_titles),
             ).T.tocsr()
-            counts = (onehot @ train.csr(binary=True)).tocsr()
+            binary = train.csr(binary=True)
+            counts = (onehot @ binary).tocsr()
             counts = sparse_top_n(counts, cfg.max_tracks_per_title)
             advance()
             self.title_playlists = np.bincount(playlist_title, minlength=n_titles).astype(np.float32)
-            self.popularity = track_popularity(train, "playlists").astype(np.float32) / max(1, train.n_playlists)
+            playlists = track_popularity(train, "playlists", binary=binary)
+            self.popularity = playlists.astype(np.float32) / max(1, train.n_playlists)
             self.title_tracks = counts.astype(np.float32)
             self._fit_vectoriser(titles)
             advance()
@@ -120,10 +112,10 @@ class TitleModel(Recommender):
                          "title_track_nnz": int(self.title_tracks.nnz)}
         self._prepare()
 
-    def _fit_vectoriser(self, titles: np.ndarray) -> None:
+    def _fit_vectoriser(self, titles: list[str]) -> None:
         vocab: dict[str, int] = {}
         rows, cols, vals = [], [], []
-        for row, title in enumerate(titles.tolist()):
+        for row, title in enumerate(titles):
             for key, value in title_features(title, self.config.word_weight).items():
                 rows.append(row)
                 cols.append(vocab.setdefault(key, len(vocab)))
@@ -176,12 +168,11 @@ class TitleModel(Recommender):
 
     def _score(self, indptr: np.ndarray, indices: np.ndarray, titles) -> np.ndarray:
         b = len(indptr) - 1
-        normalised = [normalize_title(t) for t in titles] if titles is not None else [""] * b
-        unique, inverse = np.unique(np.asarray(normalised, dtype=object).astype(str), return_inverse=True)
+        unique, inverse = distinct_titles(list(titles) if titles is not None else [None] * b)
         scores = np.empty((b, len(self.popularity)), dtype=np.float32)
         for start in range(0, len(unique), QUERY_BLOCK):
             block = slice(start, min(len(unique), start + QUERY_BLOCK))
-            weights = self.title_weights(unique[block].tolist())  # (u, n_titles)
+            weights = self.title_weights(unique[block])  # (u, n_titles)
             matched = np.asarray(weights.sum(axis=1)).ravel()
             pop_coef = (1.0 - matched) + weights @ self._title_shrink + self.config.popularity_weight
             dense = (weights @ self._title_dist).toarray()  # (u, n_tracks)
@@ -200,8 +191,8 @@ class TitleModel(Recommender):
             popularity=self.popularity,
             idf=self.idf,
             vocab=np.frombuffer("\n".join(keys).encode("utf-8"), dtype=np.uint8),
-            **_csr_arrays("title_tracks", self.title_tracks),
-            **_csr_arrays("title_vectors", self.title_vectors),
+            **csr_arrays("title_tracks", self.title_tracks),
+            **csr_arrays("title_vectors", self.title_vectors),
         )
 
     def _load_arrays(self, directory: Path) -> None:
@@ -211,17 +202,9 @@ class TitleModel(Recommender):
         self.idf = arrays["idf"]
         keys = arrays["vocab"].tobytes().decode("utf-8").split("\n") if len(arrays["vocab"]) else []
         self.vocab = {key: i for i, key in enumerate(keys)}
-        self.title_tracks = _csr_from("title_tracks", arrays, (len(self.title_playlists), self.n_tracks))
-        self.title_vectors = _csr_from("title_vectors", arrays, (len(self.title_playlists), len(self.vocab)))
+        self.title_tracks = csr_from("title_tracks", arrays, (len(self.title_playlists), self.n_tracks))
+        self.title_vectors = csr_from("title_vectors", arrays, (len(self.title_playlists), len(self.vocab)))
         if self.popularity.shape != (self.n_tracks,) or len(self.idf) != len(self.vocab):
             raise ValueError("array shapes do not match config.json")
         self._prepare()
 
-
-def _csr_arrays(prefix: str, matrix: sp.csr_matrix) -> dict[str, np.ndarray]:
-    return {f"{prefix}_data": matrix.data, f"{prefix}_indices": matrix.indices, f"{prefix}_indptr": matrix.indptr}
-
-
-def _csr_from(prefix: str, arrays: dict[str, np.ndarray], shape: tuple[int, int]) -> sp.csr_matrix:
-    return sp.csr_matrix((arrays[f"{prefix}_data"], arrays[f"{prefix}_indices"], arrays[f"{prefix}_indptr"]),
-                         shape=shape)

@@ -1,0 +1,108 @@
+"""Helpers several models share: sparse top-n, CSR arrays in ``.npz`` files, row scaling, title blending,
+track popularity. Models import these from here, never from each other's modules.
+
+Everything is vectorised over whole CSR matrices or dense score blocks; ties are broken by the lower column
+(track) id, so results never depend on how a batch was split.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from segue.data.store import Store
+
+POPULARITY_KINDS = ("playlists", "entries")
+
+
+# ---- popularity ------------------------------------------------------------------------------
+def track_popularity(store: Store, kind: str = "playlists", binary: sp.csr_matrix | None = None) -> np.ndarray:
+    """(n_tracks,) float64 count per track: distinct playlists holding it (``"playlists"``) or entries
+    with repeats (``"entries"``). Pass ``binary`` (``store.csr(binary=True)``) when you already built it."""
+    if kind == "entries":
+        return store.track_count.astype(np.float64)
+    if kind != "playlists":
+        raise ValueError(f"popularity kind {kind!r} is not one of {', '.join(POPULARITY_KINDS)}")
+    binary = store.csr(binary=True) if binary is None else binary
+    return np.bincount(binary.indices, minlength=store.n_tracks).astype(np.float64)
+
+
+# ---- sparse matrices -------------------------------------------------------------------------
+def sparse_top_n(matrix: sp.csr_matrix, n: int) -> sp.csr_matrix:
+    """Keep the ``n`` largest entries of each row of a CSR matrix; among equal values the lower column wins.
+
+    Only rows with more than ``n`` entries are sorted, with one lexsort of (row, -value, column).
+    """
+    matrix = sp.csr_matrix(matrix)
+    if n <= 0:
+        return sp.csr_matrix(matrix.shape, dtype=matrix.dtype)
+    counts = np.diff(matrix.indptr)
+    heavy_rows = np.flatnonzero(counts > n)
+    if len(heavy_rows) == 0:
+        return matrix
+    rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), counts)
+    heavy = np.flatnonzero(np.repeat(counts > n, counts))  # entry positions in heavy rows
+    order = heavy[np.lexsort((matrix.indices[heavy], -matrix.data[heavy], rows[heavy]))]
+    starts = np.cumsum(counts[heavy_rows]) - counts[heavy_rows]  # where each heavy row begins in ``order``
+    rank = np.arange(len(order)) - np.repeat(starts, counts[heavy_rows])
+    keep = np.ones(matrix.nnz, dtype=bool)
+    keep[order[rank >= n]] = False
+    indptr = np.zeros(matrix.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.minimum(counts, n), out=indptr[1:])
+    return sp.csr_matrix((matrix.data[keep], matrix.indices[keep], indptr), shape=matrix.shape)
+
+
+def csr_arrays(prefix: str, matrix: sp.csr_matrix) -> dict[str, np.ndarray]:
+    """The arrays of a CSR matrix under ``PREFIX_data/_indices/_indptr`` keys, for :func:`save_npz`."""
+    return {f"{prefix}_data": matrix.data, f"{prefix}_indices": matrix.indices, f"{prefix}_indptr": matrix.indptr}
+
+
+def csr_from(prefix: str, arrays: dict[str, np.ndarray], shape: tuple[int, int]) -> sp.csr_matrix:
+    """The CSR matrix :func:`csr_arrays` stored; raises ``ValueError`` when the arrays do not fit ``shape``."""
+    data, indices, indptr = (arrays[f"{prefix}_{part}"] for part in ("data", "indices", "indptr"))
+    if len(indptr) != shape[0] + 1 or len(data) != len(indices) or (len(indptr) and indptr[-1] != len(indices)):
+        raise ValueError(f"{prefix} arrays do not form a CSR matrix of shape {shape}")
+    if len(indices) and (indices.min() < 0 or indices.max() >= shape[1]):
+        raise ValueError(f"{prefix} has column ids outside [0, {shape[1]})")
+    return sp.csr_matrix((data, indices, indptr), shape=shape)
+
+
+def save_npz(path: Path, **arrays: np.ndarray) -> None:
+    np.savez(path, **arrays)
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file, read whole (``allow_pickle=False``)."""
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+# ---- dense score blocks ----------------------------------------------------------------------
+def seed_rows(indptr: np.ndarray) -> np.ndarray:
+    """(nnz,) the row of each seed of a CSR batch."""
+    return np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+
+
+def scale_rows(scores: np.ndarray) -> np.ndarray:
+    """Divide each row by its largest finite value, in place (rows without a positive value are left alone)."""
+    finite = np.where(np.isfinite(scores), scores, 0.0)
+    top = finite.max(axis=1, keepdims=True)
+    top[top <= 0] = 1.0
+    scores /= top
+    return scores
+
+
+def blend_titles(scores: np.ndarray, indptr: np.ndarray, titles, title_model, weight: float,
+                 decay: float) -> np.ndarray:
+    """Add ``weight / n_seeds ** decay`` times the title model's row-scaled scores to titled rows, in place."""
+    if weight <= 0 or title_model is None or titles is None:
+        return scores
+    rows = np.flatnonzero(np.fromiter((bool(t) for t in titles), dtype=bool, count=len(indptr) - 1))
+    if len(rows) == 0:
+        return scores
+    title = title_model._score(np.zeros(len(rows) + 1, np.int64), np.zeros(0, np.int32), [titles[r] for r in rows])
+    n_seeds = np.maximum(np.diff(indptr)[rows], 1).astype(np.float32)
+    scores[rows] += (weight / n_seeds**decay)[:, None] * scale_rows(title)
+    return scores
