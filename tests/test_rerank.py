@@ -11,8 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from model_suite import GENRES, N_GENRES, seeds_of_genre, tiny_playlists, track_uri
-from typer.testing import CliRunner
+from conftest import GENRES, N_GENRES, seeds_of_genre, track_uri
 
 from segue.config import apply_overrides
 from segue.data.split import FILL_ORDER
@@ -29,8 +28,8 @@ CATEGORY = {c.number: c for c in FILL_ORDER}
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    return build_store(tiny_playlists(), tmp_path_factory.mktemp("rerank") / "store")
+def store(genre_store):
+    return genre_store
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +115,7 @@ def strip_hidden(store, split, out):
                                      pa.array(lists, pa.list_(pa.int32())))
     pq.write_table(playlists, out / PLAYLISTS_FILE)
     manifest = dict(store.manifest, counts=dict(store.manifest["counts"], entries=sum(map(len, lists))))
+    manifest.pop("files", None)  # sizes and checksums of the original files
     write_json(out / MANIFEST_FILE, manifest)
     return Store.open(out)
 
@@ -181,13 +181,11 @@ def test_bad_settings_are_refused():
     assert RerankConfig(candidate_settings="als.factors=3, cooccur.alpha=0.5").settings_for("als") == ["factors=3"]
 
 
-def test_train_cli(store, tmp_path):
-    from segue.cli import app
-
-    args = ["train", "rerank", "--store", str(store.path), "--out", str(tmp_path / "rr"), "--no-progress"]
+def test_train_cli(store, tmp_path, cli):
+    args = ["train", "rerank", "--store", store.path, "--out", tmp_path / "rr", "--no-progress"]
     for key, value in SMALL.items():
         args += ["--set", f"{key}={value}"]
-    result = CliRunner().invoke(app, args)
+    result = cli(*args)
     assert result.exit_code == 0, result.output
     assert "trained rerank on 320 playlists" in result.output
     assert load_model(tmp_path / "rr").config.n_candidates == 60

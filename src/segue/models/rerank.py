@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from segue.config import apply_overrides, setting
+from segue.data.mpd import normalize_title
 from segue.data.split import write_train_store
 from segue.data.store import Store, csr_slice
 from segue.errors import InputError
@@ -44,6 +45,7 @@ from segue.models.base import (
     register,
 )
 from segue.models.rerank_features import (
+    CONTEXT_FILE,
     CandidateBlock,
     FeatureContext,
     RankerSplit,
@@ -108,7 +110,7 @@ class Rerank(Recommender):
     name = "rerank"
     Config = RerankConfig
     uses_title_fallback = False  # the candidate models fall back to titles themselves
-    array_files = (RANKER_FILE, "context.npz", CANDIDATES_DIR, REPORT_JSON, REPORT_PNG)
+    array_files = (RANKER_FILE, CONTEXT_FILE)  # plus candidates/<model>/ (model directories) and the report
 
     # ---- training ----------------------------------------------------------------------------
     def _fit(self, train: Store, progress: bool) -> None:
@@ -221,7 +223,12 @@ class Rerank(Recommender):
     # ---- inference ---------------------------------------------------------------------------
     def _score(self, indptr: np.ndarray, indices: np.ndarray, titles) -> np.ndarray:
         block = candidate_block(self.models, self.context, indptr, indices, titles, self.config.n_candidates)
-        return ranked_scores(block, self.ranker.predict(block.features, num_threads=self.config.threads))
+        scores = ranked_scores(block, self.ranker.predict(block.features, num_threads=self.config.threads))
+        # nothing known (no seeds, no usable title): nothing to rerank, the first model's answer (popularity) stands
+        untitled = [not normalize_title(t) for t in titles] if titles is not None else [True] * len(scores)
+        unknown = (np.diff(indptr) == 0) & np.asarray(untitled, dtype=bool)
+        scores[unknown] = block.base_scores[unknown]
+        return scores
 
     # ---- persistence -------------------------------------------------------------------------
     def _save_arrays(self, directory: Path) -> None:
