@@ -79,12 +79,12 @@ def train_command(
     if nproc > 1 and distributed is None:
         raise InputError(f"model {model} does not support --nproc; train it with --nproc 1.")
     started = time.perf_counter()
+    train = Store.open(store)  # a damaged store fails here, before anything is created
     with claim_output(out, MODEL_OUTPUT, inputs=[store], force=force):
         if nproc > 1:
             distributed(store, out, config, nproc)
             what = f"{model} with {nproc} processes"
         else:
-            train = Store.open(store)
             cls(config).fit(train, progress=_progress_enabled(no_progress)).save(out)
             what = f"{model} on {plural(train.n_playlists, 'playlist')} x {plural(train.n_tracks, 'track')}"
     seconds = time.perf_counter() - started
@@ -110,7 +110,7 @@ def recommend_command(
     if not tracks and pid is None and title is None:
         raise InputError("pass seed tracks with --track, a playlist with --pid, or at least a --title.")
     if seeds is not None and pid is None:
-        raise InputError("--seeds takes the first tracks of a --pid playlist; pass --pid, or seed tracks with --track.")
+        raise InputError("--seeds takes the first tracks of a --pid playlist; pass --pid, or seeds with --track.")
     if seeds is not None and seeds < 0:
         raise InputError(f"--seeds must not be negative (got {seeds}).")
     model, store = open_model_and_store(model_dir, store_path)
