@@ -133,7 +133,8 @@ class Split:
         return Store.open(self.train_path)
 
 
-def _titled(store: Store) -> np.ndarray:
+def titled_rows(store: Store) -> np.ndarray:
+    """(n_playlists,) bool: the playlist has a non-blank name."""
     names = store.playlist_meta.column("name")
     stripped = pc.utf8_trim_whitespace(names.combine_chunks() if isinstance(names, pa.ChunkedArray) else names)
     has = pc.fill_null(pc.greater(pc.utf8_length(stripped), 0), False)
@@ -274,7 +275,7 @@ def _make_split(store: Store, out: Path, per_category: int, seed: int, min_holdo
     if min_holdouts < 1:
         raise InputError(f"min_holdouts must be at least 1, got {min_holdouts}.")
     lengths = np.diff(store.indptr)
-    titled = _titled(store)
+    titled = titled_rows(store)
     rng = np.random.default_rng(seed)
     perm = rng.permutation(store.n_playlists)
     allocation = _allocate(perm, lengths, titled, per_category, min_holdouts)

@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
-from segue.data.split import FILL_ORDER
+from segue.data.split import FILL_ORDER, titled_rows
 from segue.data.store import Store
 from segue.models._common import load_npz, save_npz
 from segue.models.base import top_k
@@ -68,13 +68,6 @@ def _csr_rows(indptr: np.ndarray, values: np.ndarray, rows: np.ndarray) -> tuple
     np.cumsum(lengths, out=out[1:])
     starts = np.repeat(indptr[rows] - out[:-1], lengths)
     return out, values[starts + np.arange(out[-1])]
-
-
-def titled_rows(store: Store) -> np.ndarray:
-    """(n_playlists,) bool: the playlist has a non-blank name."""
-    names = store.playlist_meta.column("name").combine_chunks()
-    has = pc.fill_null(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(names)), 0), False)
-    return np.asarray(has.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def make_ranker_split(store: Store, n_playlists: int, min_holdouts: int, seed: int) -> RankerSplit:
