@@ -189,3 +189,20 @@ def test_train_cli(store, tmp_path, cli):
     assert result.exit_code == 0, result.output
     assert "trained rerank on 320 playlists" in result.output
     assert load_model(tmp_path / "rr").config.n_candidates == 60
+
+
+def test_the_sequential_model_is_a_candidate_source(store, tmp_path):
+    from conftest import SEQUENTIAL_FAST, genre_of
+
+    fast = ",".join(f"sequential.{key}={value}" for key, value in SEQUENTIAL_FAST.items())
+    settings = {**SMALL, "candidates": "cooccur,sequential", "candidate_settings": f"cooccur.neighbors=40,{fast}"}
+    model = Rerank(apply_overrides(RerankConfig(), settings)).fit(store)
+    assert set(model.models) == {"cooccur", "sequential"}
+    seeds = [seeds_of_genre(store, g, 3) for g in range(N_GENRES)]
+    ids, _ = model.recommend(seeds, k=20)
+    genre_hits = [np.mean(genre_of(store, ids[g, :10]) == g) for g in range(N_GENRES)]
+    assert min(genre_hits) > 0.5, genre_hits
+    model.save(tmp_path / "rerank")
+    assert sorted(p.name for p in (tmp_path / "rerank" / "candidates").iterdir()) == ["cooccur", "sequential"]
+    assert set(read_json(tmp_path / "rerank" / REPORT_JSON)["feature_gain"]) == set(
+        feature_names(["cooccur", "sequential"]))
