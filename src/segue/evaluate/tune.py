@@ -66,6 +66,8 @@ VALIDATION_SEED = 0
 MAX_PER_CATEGORY = 1000
 MIN_PER_CATEGORY = 20
 SCORE_STEPS = 4  # running means reported per trial (pruning points)
+# Random trials before TPE models the space (Optuna's default is 10; budgets here are often ~20 trials).
+STARTUP_TRIALS = 8
 STUDY_FILE = "study.sqlite3"
 PLOT_FILE = "search.png"
 VALIDATION_DIR = "validation"
@@ -318,7 +320,7 @@ def _open_study(work: Path, out: Path, identity: dict, seed: int, fresh: bool):
     storage = optuna.storages.RDBStorage(f"sqlite:///{study_path}")
     study = optuna.create_study(
         storage=storage, study_name=STUDY_NAME, load_if_exists=True, direction=identity["direction"],
-        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, DEFAULT_TRIALS // 2)),
+        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=STARTUP_TRIALS),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0),
     )
     recorded = study.user_attrs.get("identity")
