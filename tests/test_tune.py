@@ -130,7 +130,7 @@ def test_tune_writes_a_loadable_model_and_continues(cli, tiny_store, tmp_path):
 
 
 def test_a_search_resumes_after_an_interruption(tiny_store, tmp_path, monkeypatch):
-    cls = get_model_class("popular")
+    cls = get_model_class("cooccur")
     fit = cls.fit
     calls = {"fit": 0, "split": 0}
 
@@ -148,21 +148,23 @@ def test_a_search_resumes_after_an_interruption(tiny_store, tmp_path, monkeypatc
 
     monkeypatch.setattr(tune_module, "make_split", counted_split)
     monkeypatch.setattr(cls, "fit", interrupted_on_third_fit)
-    out = tmp_path / "popular"
+    out = tmp_path / "cooccur"
     with pytest.raises(Interrupted):
-        tune("popular", tiny_store, out, trials=4, progress=False)
+        tune("cooccur", tiny_store, out, trials=4, progress=False)
     assert not out.exists() and (work_dir(out) / STUDY_FILE).is_file()
     study = optuna.load_study(study_name=tune_module.STUDY_NAME, storage=f"sqlite:///{work_dir(out) / STUDY_FILE}")
     before = [(t.number, t.params, t.value) for t in study.trials if t.state.name == "COMPLETE"]
     assert len(before) == 2
 
     monkeypatch.setattr(cls, "fit", fit)
-    result = tune("popular", tiny_store, out, trials=4, progress=False)
+    result = tune("cooccur", tiny_store, out, trials=4, progress=False)
     assert result.resumed == 2 and result.trials == 4
     assert calls["split"] == 1  # the validation split was reused, not cut again
     trials = result.search["trials"]
     assert [(t["number"], t["params"], t["value"]) for t in trials[:2]] == [(n, p, round(v, 6)) for n, p, v in before]
-    assert load_model(out).name == "popular"
+    assert [t["number"] for t in trials] == [0, 1, 3, 4]  # trial 2 was the interrupted one
+    assert trials[2]["params"] != trials[1]["params"]  # the resumed sampler does not redraw the same trials
+    assert load_model(out).name == "cooccur"
 
 
 def test_no_trial_sees_held_out_playlists(tiny_store, tmp_path, monkeypatch):

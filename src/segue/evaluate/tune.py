@@ -333,6 +333,8 @@ def _open_study(work: Path, out: Path, identity: dict, seed: int, fresh: bool):
     # Our output lock means no other process runs this search: a trial still "running" was interrupted.
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+    if study.trials:  # resuming: a sampler seeded as before would draw the same random trials again
+        study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials), n_startup_trials=STARTUP_TRIALS)
     return study
 
 
