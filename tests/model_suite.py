@@ -14,14 +14,14 @@ that fails to import or fit fails the suite. The data is :func:`conftest.genre_p
 
 Code paths that only run at scale (dense score blocks after the first, title query blocks, ALS fold-in
 chunks, blocked training) run here with their block sizes shrunk: ``SMALL_BLOCKS`` lists the module
-constants, ``SMALL_FIT_BLOCKS[name]`` the training settings; the results must equal the unblocked run.
+constants, ``SMALL_FIT_BLOCKS[name]`` the training settings (checked in ``tests/test_models.py``); the results
+must equal the unblocked run.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
-import zipfile
 
 import numpy as np
 import pytest
@@ -30,8 +30,8 @@ from conftest import GENRES, N_GENRES, genre_of, genre_playlists, seeds_of_genre
 from segue.config import apply_overrides
 from segue.data.store import Store, build_store
 from segue.errors import InputError, ModelError, NotFoundError
-from segue.models.base import CONFIG_FILE, available_models, get_model_class, load_model
 from segue.io import read_json, write_json
+from segue.models.base import CONFIG_FILE, available_models, get_model_class, load_model
 
 # Per-model config overrides that keep training on the tiny data fast.
 FAST_OVERRIDES: dict[str, dict] = {
@@ -132,17 +132,6 @@ class ModelSuite:
             blocked_ids, blocked_scores = model.recommend(seeds, k=store.n_tracks, titles=titles)
             np.testing.assert_array_equal(blocked_ids, ids)
             assert_same_scores(blocked_scores, scores)
-
-    def test_blocked_training_equals_the_unblocked_one(self, model, store):
-        small = SMALL_FIT_BLOCKS.get(self.model_name)
-        if small is None:
-            return  # no blocked training path
-        blocked = type(model)(self.config(type(model), **small)).fit(store)
-        seeds, titles = self.mixed_batch(store)
-        ids, scores = model.recommend(seeds, k=store.n_tracks, titles=titles)
-        blocked_ids, blocked_scores = blocked.recommend(seeds, k=store.n_tracks, titles=titles)
-        np.testing.assert_array_equal(blocked_ids, ids)
-        np.testing.assert_array_equal(blocked_scores, scores)
 
     def test_seeds_are_excluded(self, model, store):
         seeds = [seeds_of_genre(store, g, 10) for g in range(N_GENRES)]

@@ -114,11 +114,11 @@ def test_cli_rejects_a_missing_model_dir(trained, tmp_path):
 
 def test_on_sparse_playlists_artist_labels_give_ordered_non_zero_figures(tmp_path):
     # Real playlists are sparse: most songs occur in 1-3 playlists, where song-level labels find nothing.
-    # A large catalogue and few playlists make such a store.
+    # A large catalogue and few playlists make such a store (the dense profile's genre structure, spread thin).
     from segue.data.synth import generate_playlists
     from segue.models.base import get_model_class
 
-    store = build_store(generate_playlists(1000, seed=3, tracks_approx=150_000), tmp_path / "sparse")
+    store = build_store(generate_playlists(1000, seed=3, tracks_approx=150_000, profile="dense"), tmp_path / "sparse")
     occurrences = np.asarray(store.csr(binary=True).sum(0)).ravel()
     assert (occurrences <= 3).mean() > 0.8
     get_model_class("cooccur")().fit(store).save(tmp_path / "cooccur")

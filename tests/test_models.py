@@ -27,31 +27,26 @@ for _name in MODEL_MODULES:
     )
 
 
-@pytest.fixture(scope="module")
-def cli_store(genre_store):
-    return genre_store
-
-
 def _cli(*args):
     from segue.cli import app
 
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
-def test_train_and_recommend_cli(cli_store, tmp_path):
+def test_train_and_recommend_cli(genre_store, tmp_path):
     out = tmp_path / "als"
-    result = _cli("train", "als", "--store", cli_store.path, "--out", out, "--set", "factors=8",
+    result = _cli("train", "als", "--store", genre_store.path, "--out", out, "--set", "factors=8",
                   "--set", "iterations=3", "--no-progress")
     assert result.exit_code == 0, result.output
     assert "trained als on 320 playlists" in result.output and "peak memory" in result.output
     assert load_model(out).config.factors == 8
 
-    seed = cli_store.track_uris[int(seeds_of_genre(cli_store, 0, 1)[0])]
+    seed = genre_store.track_uris[int(seeds_of_genre(genre_store, 0, 1)[0])]
     result = _cli("recommend", out, "--track", seed, "-k", "5")
     assert result.exit_code == 0, result.output
     assert "rank" in result.output and "song" in result.output
 
-    pid = int(cli_store.pids[3])
+    pid = int(genre_store.pids[3])
     result = _cli("recommend", out, "--pid", pid, "--seeds", "3", "-k", "10")
     assert result.exit_code == 0, result.output
     assert "first 3 of" in result.output and "real continuation" in result.output
@@ -60,16 +55,16 @@ def test_train_and_recommend_cli(cli_store, tmp_path):
     assert result.exit_code == 0, result.output
 
 
-def test_cli_errors(cli_store, tmp_path):
+def test_cli_errors(genre_store, tmp_path):
     out = tmp_path / "popular"
-    assert _cli("train", "popular", "--store", cli_store.path, "--out", out, "--no-progress").exit_code == 0
+    assert _cli("train", "popular", "--store", genre_store.path, "--out", out, "--no-progress").exit_code == 0
     cases = [
-        (("train", "nope", "--store", cli_store.path, "--out", tmp_path / "x"), "known models: popular"),
-        (("train", "popular", "--store", cli_store.path, "--out", tmp_path / "x", "--set", "bogus=1"),
+        (("train", "nope", "--store", genre_store.path, "--out", tmp_path / "x"), "known models: popular"),
+        (("train", "popular", "--store", genre_store.path, "--out", tmp_path / "x", "--set", "bogus=1"),
          "unknown setting 'bogus'"),
-        (("train", "popular", "--store", cli_store.path, "--out", tmp_path / "x", "--device", "cuda"),
+        (("train", "popular", "--store", genre_store.path, "--out", tmp_path / "x", "--device", "cuda"),
          "no device setting"),
-        (("train", "popular", "--store", cli_store.path, "--out", tmp_path / "x", "--nproc", "2"),
+        (("train", "popular", "--store", genre_store.path, "--out", tmp_path / "x", "--nproc", "2"),
          "does not support --nproc"),
         (("recommend", out, "--track", "spotify:track:unknown"), "not in the store"),
         (("recommend", out, "--pid", 10**9), "not in the store"),
@@ -83,13 +78,13 @@ def test_cli_errors(cli_store, tmp_path):
 
 
 @pytest.mark.parametrize("weighting", ["linear", "bm25"])
-def test_als_fold_in_is_the_exact_user_solve(cli_store, weighting):
+def test_als_fold_in_is_the_exact_user_solve(genre_store, weighting):
     from implicit.cpu.als import AlternatingLeastSquares
 
     from segue.models.als import ALS, ALSConfig
 
-    model = ALS(ALSConfig(factors=8, iterations=3, weighting=weighting)).fit(cli_store)
-    x = cli_store.csr()
+    model = ALS(ALSConfig(factors=8, iterations=3, weighting=weighting)).fit(genre_store)
+    x = genre_store.csr()
     confidence = sp.csr_matrix((model._weights(x.indptr, x.indices), x.indices, x.indptr), shape=x.shape)
     reference = AlternatingLeastSquares(factors=8, regularization=model.config.regularization,
                                         alpha=model.config.alpha, iterations=3, random_state=0, use_cg=False)
@@ -126,8 +121,8 @@ def test_settings_out_of_range_are_rejected_with_their_name(model, setting, mess
         config_from_dict(cls.Config, {key: value})
 
 
-def test_cli_rejects_a_bad_setting(cli_store, tmp_path):
-    result = _cli("train", "als", "--store", cli_store.path, "--out", tmp_path / "m", "--set", "threads=-4")
+def test_cli_rejects_a_bad_setting(genre_store, tmp_path):
+    result = _cli("train", "als", "--store", genre_store.path, "--out", tmp_path / "m", "--set", "threads=-4")
     assert result.exit_code == 1 and "setting threads=-4: must be >= 0" in result.output
     assert not (tmp_path / "m").exists()
 
@@ -137,17 +132,17 @@ def _fast(name, **more):
     return cls(apply_overrides(cls.Config(), {**FAST_OVERRIDES.get(name, {}), **more}))
 
 
-def test_shared_title_fallback_is_one_copy_on_disk_and_in_memory(cli_store, tmp_path):
-    _fast("title").fit(cli_store).save(tmp_path / "models" / "title")
-    seeds = [seeds_of_genre(cli_store, 0, 2), np.zeros(0, np.int32), np.zeros(0, np.int32)]
+def test_shared_title_fallback_is_one_copy_on_disk_and_in_memory(genre_store, tmp_path):
+    _fast("title").fit(genre_store).save(tmp_path / "models" / "title")
+    seeds = [seeds_of_genre(genre_store, 0, 2), np.zeros(0, np.int32), np.zeros(0, np.int32)]
     titles = ["rap", "christmas", None]
-    embedded = _fast("cooccur").fit(cli_store)
+    embedded = _fast("cooccur").fit(genre_store)
     expected = embedded.recommend(seeds, k=20, titles=titles)
     for name in ("cooccur", "als"):
-        model = _fast(name, fallback=str(tmp_path / "models" / "title")).fit(cli_store)
+        model = _fast(name, fallback=str(tmp_path / "models" / "title")).fit(genre_store)
         model.save(tmp_path / "models" / name)
         assert not (tmp_path / "models" / name / FALLBACK_DIR).exists()
-    cooccur, als = (load_model(tmp_path / "models" / name, store=cli_store) for name in ("cooccur", "als"))
+    cooccur, als = (load_model(tmp_path / "models" / name, store=genre_store) for name in ("cooccur", "als"))
     assert cooccur.fallback is als.fallback  # one title model in memory
     for got, want in zip(cooccur.recommend(seeds, k=20, titles=titles), expected):
         np.testing.assert_array_equal(got, want)
@@ -161,29 +156,29 @@ def test_shared_title_fallback_is_one_copy_on_disk_and_in_memory(cli_store, tmp_
     assert moved.fallback.store_info == cooccur.fallback.store_info
 
     # a retrained or removed fallback is refused, naming where it was expected
-    _fast("title").fit(cli_store).save(tmp_path / "models" / "title")
+    _fast("title").fit(genre_store).save(tmp_path / "models" / "title")
     shutil.rmtree(tmp_path / "moved" / "title")
     for directory in (tmp_path / "models" / "cooccur", tmp_path / "moved" / "cooccur"):
         with pytest.raises(ModelError, match="missing or was retrained"):
             load_model(directory)
 
 
-def test_fallback_setting_checks_and_none(cli_store, tmp_path):
-    _fast("popular").fit(cli_store).save(tmp_path / "popular")
+def test_fallback_setting_checks_and_none(genre_store, tmp_path):
+    _fast("popular").fit(genre_store).save(tmp_path / "popular")
     with pytest.raises(InputError, match="holds a popular model, not a title model"):
-        _fast("cooccur", fallback=str(tmp_path / "popular")).fit(cli_store)
+        _fast("cooccur", fallback=str(tmp_path / "popular")).fit(genre_store)
     with pytest.raises(InputError, match="setting fallback='nowhere': expected title, none, or the directory"):
-        _fast("cooccur", fallback="nowhere").fit(cli_store)
-    model = _fast("cooccur", fallback="none").fit(cli_store)
+        _fast("cooccur", fallback="nowhere").fit(genre_store)
+    model = _fast("cooccur", fallback="none").fit(genre_store)
     assert model.fallback is None
     model.save(tmp_path / "none")
     assert not (tmp_path / "none" / FALLBACK_DIR).exists() and load_model(tmp_path / "none").fallback is None
     ids, _ = model.recommend([np.zeros(0, np.int32)], k=10, titles=["rap"])  # no titles: popularity
-    assert (ids[0] == popularity_order(cli_store, 10)).all()
+    assert (ids[0] == popularity_order(genre_store, 10)).all()
 
 
-def test_models_fitted_on_one_store_share_one_title_fit(cli_store):
-    first, second = _fast("cooccur").fit(cli_store), _fast("als").fit(cli_store)
+def test_models_fitted_on_one_store_share_one_title_fit(genre_store):
+    first, second = _fast("cooccur").fit(genre_store), _fast("als").fit(genre_store)
     assert first.fallback is second.fallback
 
 
@@ -214,7 +209,16 @@ def test_track_popularity_counts_playlists_or_entries(tmp_path):
     assert (entries != in_playlists).any()
 
 
-def test_small_block_nnz_really_trains_cooccur_in_blocks(cli_store):
-    x = cli_store.csr(binary=True)
+@pytest.mark.parametrize("name", sorted(SMALL_FIT_BLOCKS))
+def test_blocked_training_equals_the_unblocked_one(name, genre_store):
+    seeds, titles = ModelSuite.mixed_batch(genre_store)
+    unblocked, blocked = (_fast(name, **small).fit(genre_store) for small in ({}, SMALL_FIT_BLOCKS[name]))
+    for got, want in zip(blocked.recommend(seeds, k=genre_store.n_tracks, titles=titles),
+                         unblocked.recommend(seeds, k=genre_store.n_tracks, titles=titles)):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_small_block_nnz_really_trains_cooccur_in_blocks(genre_store):
+    x = genre_store.csr(binary=True)
     estimate = x.T.tocsr() @ np.diff(x.indptr).astype(np.float64)
     assert len(item_blocks(estimate, SMALL_FIT_BLOCKS["cooccur"]["block_nnz"])) > 10

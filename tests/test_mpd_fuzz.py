@@ -18,8 +18,8 @@ HUGE = [2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 2**64 - 1, 2**64, 10**30]
 VALUES = st.one_of(
     st.none(), st.booleans(), st.integers(-1000, 1000), st.sampled_from(HUGE),
     st.floats(allow_nan=False, allow_infinity=False), st.sampled_from(ODD_TEXT), st.text(max_size=5),
-    st.lists(st.integers(0, 3), max_size=2), st.dictionaries(st.sampled_from(["track_uri", "pid", "x"]),
-                                                             st.sampled_from(["", "spotify:track:z", 1]), max_size=2),
+    st.lists(st.integers(0, 3), max_size=2),
+    st.dictionaries(st.sampled_from(["track_uri", "pid", "x"]), st.sampled_from(["", "spotify:track:z", 1]), max_size=2),
 )
 WHERE = ("position", "line", "byte", "'playlists'", "no playlists were read", "empty")
 
@@ -75,28 +75,42 @@ def _clean(value):
     return value
 
 
+def _ingest_or_error(path: Path, out: Path, skip_invalid: bool):
+    """The store, or None after checking the InputError names the file and where, and nothing was written."""
+    try:
+        return ingest([path], out, workers=0, skip_invalid=skip_invalid)
+    except InputError as exc:
+        message = str(exc)
+        assert str(path) in message, message
+        assert any(word in message for word in WHERE), message
+        assert not out.exists()
+        event(f"InputError (skip_invalid={skip_invalid})")
+        return None
+
+
 def test_mutated_slices_ingest_exactly_or_fail_cleanly(_synth_cache, assert_store_equals):
     base = _base(_synth_cache)
 
-    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(case=mutated(base))
     def check(case):
         data, _ = case
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "mpd.slice.0-2.json"
             path.write_bytes(data)
-            try:
-                store = ingest([path], Path(folder) / "store", workers=0)
-            except InputError as exc:
-                message = str(exc)
-                assert str(path) in message, message
-                assert any(word in message for word in WHERE), message
-                assert not (Path(folder) / "store").exists()
-                event("InputError")
+            strict = _ingest_or_error(path, Path(folder) / "strict", skip_invalid=False)
+            lenient = _ingest_or_error(path, Path(folder) / "lenient", skip_invalid=True)
+            if strict is None and lenient is None:
                 return
-            event("ingested")
             # Python's json reads bytes as the reader does: an encoded surrogate (CESU-8) is a lone surrogate
             doc = _clean(json.loads(data))
-            assert_store_equals(store, doc if isinstance(doc, list) else doc["playlists"])
+            playlists = doc if isinstance(doc, list) else doc["playlists"]
+            if strict is not None:
+                event("ingested")
+                assert_store_equals(strict, playlists)
+            # with --skip-invalid: exactly the playlists not listed as skipped, each skip with its position
+            skipped = {s["position"] for s in lenient.manifest["skipped"]}
+            assert None not in skipped and (strict is None) == bool(skipped)
+            assert_store_equals(lenient, [p for i, p in enumerate(playlists) if i not in skipped])
 
     check()

@@ -7,6 +7,7 @@ import errno
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -33,14 +34,29 @@ def _snapshot(folder: Path) -> dict:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+@pytest.fixture(scope="module")
+def _pristine(tmp_path_factory, _synth_cache):
+    """A store, a split of it and a popular model, written by the CLI once per module."""
+    from typer.testing import CliRunner
+
+    import segue.cli  # noqa: F401  (registers every command)
+    from segue.commands import app
+
+    root = tmp_path_factory.mktemp("pristine")
+    raw = _slice(root / "raw", _synth_cache)
+    for args in (["ingest", raw, "--out", root / "store", "--no-progress"],
+                 ["split", root / "store", "--out", root / "split", "--per-category", "3"],
+                 ["train", "popular", "--store", root / "split" / "train", "--out", root / "model"]):
+        result = CliRunner().invoke(app, [str(a) for a in args])
+        assert result.exit_code == 0, result.output
+    return root
+
+
 @pytest.fixture
-def workspace(synth_playlists, tmp_path, cli):
-    """A store, a split of it and a popular model, written by the CLI."""
-    raw = _slice(tmp_path / "raw", synth_playlists)
-    assert cli("ingest", raw, "--out", tmp_path / "store", "--no-progress").exit_code == 0
-    assert cli("split", tmp_path / "store", "--out", tmp_path / "split", "--per-category", "3").exit_code == 0
-    result = cli("train", "popular", "--store", tmp_path / "split" / "train", "--out", tmp_path / "model")
-    assert result.exit_code == 0, result.output
+def workspace(_pristine, tmp_path):
+    """A fresh copy of the store, split and model for each test to try to damage."""
+    for name in ("raw", "store", "split", "model"):
+        shutil.copytree(_pristine / name, tmp_path / name)
     return tmp_path
 
 

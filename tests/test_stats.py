@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from segue.data.stats import compute_stats
+from segue.data.stats import REAL_MPD, compute_stats, occurrence_stats, songs_by_playlists
 from segue.data.store import build_store
 
 
@@ -42,6 +42,17 @@ def test_figures_on_a_hand_made_store(store):
     assert stats["top_titles"] == [{"title": "chill", "count": 3}, {"title": "rock", "count": 1}]
 
 
+def test_how_songs_spread_over_playlists(store):
+    figures = compute_stats(store)["occurrence"]
+    # t1 in 4 playlists (5 entries), t2 in 3 (4 entries), t3 in 1, t4 in 2; 12 entries, 10 (playlist, song) pairs
+    assert figures == {
+        "playlists": 5, "songs": 4, "playlists_per_song": 2.5, "in_1": 0.25, "in_le_3": 0.75,
+        "top_song_playlists": 4, "top_song_share": 0.8, "top1pct_entry_share": 5 / 12,
+    }
+    assert songs_by_playlists(store.indptr, store.indices).tolist() == [2, 3, 4, 4, 4]
+    assert occurrence_stats([0], [])["songs"] == 0 and songs_by_playlists([0], []).tolist() == []
+
+
 def test_top_zero_and_ties_are_stable(store):
     assert compute_stats(store, top=0)["top_tracks"] == []
     stats = compute_stats(store, top=10)
@@ -54,8 +65,9 @@ def test_cli_prints_tables_and_writes_a_png(store, tmp_path, cli):
     plot = tmp_path / "plots" / "mpd.png"
     result = cli("stats", store.path, "--plot", plot, "--top", "3")
     assert result.exit_code == 0, result.output
-    for phrase in ("unique tracks", "unique normalised titles", "top tracks", "Artist 1", "chill"):
-        assert phrase in result.stdout
+    for phrase in ("unique tracks", "unique normalised titles", "top tracks", "Artist 1", "chill",
+                   "how songs spread over playlists", "this store", "80.0%", "real MPD", f"{REAL_MPD[2]['songs']:,}"):
+        assert phrase in result.stdout, phrase
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in plot.parent.iterdir()] == ["mpd.png"]
 

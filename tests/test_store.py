@@ -31,7 +31,8 @@ def _truncate(path, keep):
 
 
 @pytest.mark.parametrize("name", [TRACKS_FILE, PLAYLISTS_FILE])
-@pytest.mark.parametrize("keep", [lambda n: 0, lambda n: n // 2, lambda n: n - 1], ids=["empty", "half", "one byte short"])
+@pytest.mark.parametrize("keep", [lambda n: 0, lambda n: n // 2, lambda n: n - 1],
+                         ids=["empty", "half", "one byte short"])
 def test_a_truncated_parquet_file_is_noticed_on_open(name, keep, copy):
     _truncate(copy / name, keep)
     with pytest.raises(StoreError, match=rf"store {copy} is damaged \({name}: .*truncated.*\); re-ingest"):

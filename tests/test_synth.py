@@ -11,13 +11,16 @@ import pytest
 from typer.testing import CliRunner
 
 from segue.data.mpd import normalize_title, parse_playlists
+from segue.data.stats import REAL_MPD, REAL_MPD_LENGTH_MEAN, REAL_MPD_LENGTH_MEDIAN, occurrence_stats
 from segue.data.synth import (
     GENRES,
+    PROFILES,
     SyntheticCatalog,
     catalog_for,
     generate_playlists,
     write_slices,
 )
+from segue.data.synth.sampler import playlist_arrays
 from segue.errors import InputError
 
 N = 2000
@@ -34,9 +37,12 @@ def playlists():
     return list(generate_playlists(N, seed=0))
 
 
-@pytest.fixture(scope="module")
-def catalog():
-    return catalog_for(N, seed=0)
+@pytest.fixture(scope="module", params=list(PROFILES))
+def generated(request):
+    """(playlists, catalogue, CSR of catalogue ids) of one profile: the ids are what the playlists list."""
+    cat = catalog_for(N, seed=0, profile=request.param)
+    indptr, ids = playlist_arrays(cat, 0, N)
+    return list(generate_playlists(N, seed=0, catalog=cat)), cat, indptr, ids
 
 
 def test_writes_official_slice_files(tmp_path):
@@ -150,39 +156,74 @@ def test_titles_have_genres_and_generic_names(playlists):
     assert len(titles) > 100
 
 
-def test_playlists_follow_their_genre(playlists, catalog):
+def test_arrays_are_the_written_playlists(generated):
+    playlists, cat, indptr, ids = generated
+    assert [p["num_tracks"] for p in playlists] == np.diff(indptr).tolist()
+    distinct, where = np.unique(ids, return_inverse=True)
+    uris = cat.describe(distinct)[0]
+    assert [t["track_uri"] for p in playlists for t in p["tracks"]] == [uris[i] for i in where.tolist()]
+
+
+def test_playlists_follow_their_genre(generated):
+    playlists, cat, indptr, ids = generated
     country, christmas = GENRES.index("country"), GENRES.index("christmas")
     for title, genre in (("country", country), ("christmas", christmas)):
-        shares = []
-        for p in playlists:
-            if normalize_title(p["name"]) == title:
-                g = catalog.genres_of_uris([t["track_uri"] for t in p["tracks"]])
-                assert (g >= 0).all()
-                shares.append(np.mean(g == genre))
+        shares = [np.mean(cat.track_genre[ids[indptr[i] : indptr[i + 1]]] == genre)
+                  for i, p in enumerate(playlists) if normalize_title(p["name"]) == title]
         assert len(shares) >= 10
         assert np.mean(shares) > 0.6, title
         assert np.median(shares) > 0.6, title
 
 
-def test_popularity_runs_and_album_order(playlists, catalog):
-    ids = catalog.track_ids([t["track_uri"] for p in playlists for t in p["tracks"]])
-    counts = np.sort(np.bincount(ids, minlength=catalog.n_tracks))[::-1]
+def test_popularity_runs_and_album_order(generated):
+    playlists, cat, indptr, ids = generated
+    counts = np.sort(np.bincount(ids))[::-1]
+    counts = counts[counts > 0]
     top = counts[: len(counts) // 10].sum() / counts.sum()
-    assert top > 0.3  # the top 10% of tracks take a good share of all entries (Zipf-like)
-    offsets = np.cumsum([0] + [p["num_tracks"] for p in playlists])
-    next_in_album = same_artist = pairs = 0
-    for lo, hi in zip(offsets[:-1], offsets[1:]):
-        a = ids[lo:hi]
-        follows = (a[1:] == a[:-1] + 1) & (catalog.track_album[a[1:]] == catalog.track_album[a[:-1]])
-        next_in_album += int(follows.sum())
-        same_artist += int(np.sum(catalog.track_artist[a[1:]] == catalog.track_artist[a[:-1]]))
-        pairs += len(a) - 1
-    assert next_in_album / pairs > 0.08  # songs tend to be followed by the next song of their album
-    assert same_artist / pairs > 0.2  # artist runs
+    assert top > 0.3  # the top 10% of the songs played take a good share of all entries (Zipf-like)
+    same_playlist = np.ones(len(ids) - 1, dtype=bool)
+    same_playlist[indptr[1:-1] - 1] = False
+    a, b = ids[:-1][same_playlist], ids[1:][same_playlist]
+    follows = (b == a + 1) & (cat.track_album[b] == cat.track_album[a])
+    # songs tend to be followed by the next song of their album (by chance: almost never); fewer when sparse
+    assert follows.mean() > {"dense": 0.08, "realistic": 0.03}[cat.profile.name]
+    same_artist = np.mean(cat.track_artist[b] == cat.track_artist[a])
+    assert same_artist > {"dense": 0.2, "realistic": 0.07}[cat.profile.name]  # artist runs
 
 
-def test_catalog_structure():
-    cat = SyntheticCatalog.build(3000, seed=1)
+@pytest.mark.parametrize("row", [r for r in REAL_MPD if r["playlists"] in (1_000, 10_000)],
+                         ids=lambda r: f"{r['playlists']}")
+def test_realistic_profile_spreads_songs_like_the_real_mpd(row):
+    n = row["playlists"]
+    indptr, ids = playlist_arrays(catalog_for(n, seed=0), 0, n)
+    figures = occurrence_stats(indptr, ids)
+    for column in ("songs", "playlists_per_song", "in_1", "in_le_3", "top_song_share", "top1pct_entry_share"):
+        assert figures[column] == pytest.approx(row[column], rel=0.15), column
+    lengths = np.diff(indptr)
+    assert np.mean(lengths) == pytest.approx(REAL_MPD_LENGTH_MEAN, rel=0.15)
+    assert np.median(lengths) == pytest.approx(REAL_MPD_LENGTH_MEDIAN, rel=0.15)
+    assert lengths.min() >= 5 and lengths.max() <= 250
+
+
+def test_dense_profile_is_dense():
+    indptr, ids = playlist_arrays(catalog_for(N, seed=0, profile="dense"), 0, N)
+    figures = occurrence_stats(indptr, ids)
+    assert figures["playlists_per_song"] > 5 and figures["in_1"] < 0.4
+
+
+def test_names_depend_only_on_the_id():
+    cat = SyntheticCatalog.build(5000, seed=3, profile="realistic")
+    some = np.array([4999, 17, 2500, 17])
+    full = cat.describe(np.arange(cat.n_tracks))
+    assert cat.describe(some) == tuple([column[i] for i in some.tolist()] for column in full)
+    assert len(set(full[0])) == cat.n_tracks  # distinct track URIs
+    other_seed = SyntheticCatalog.build(5000, seed=4, profile="realistic")
+    assert other_seed.describe(some)[0] != cat.describe(some)[0]
+
+
+@pytest.mark.parametrize("profile", list(PROFILES))
+def test_catalog_structure(profile):
+    cat = SyntheticCatalog.build(3000, seed=1, profile=profile)
     assert cat.n_tracks == 3000 and len(cat.track_uris) == len(set(cat.track_uris)) == 3000
     assert set(np.unique(cat.track_genre).tolist()) == set(range(len(GENRES)))
     assert 15 <= len(GENRES) <= 25
@@ -209,3 +250,7 @@ def test_cli(tmp_path):
                                                                   "mpd.slice.1000-1499.json"]
     bad = _cli(["synth", "--playlists", "10", "--out", str(tmp_path / "e"), "--tracks-approx", "5"])
     assert bad.exit_code == 1 and "tracks-approx" in bad.output
+    dense = _cli(["synth", "--playlists", "20", "--out", str(tmp_path / "f"), "--profile", "dense"])
+    assert dense.exit_code == 0 and "5,000-track dense catalogue" in dense.output
+    bad = _cli(["synth", "--playlists", "10", "--out", str(tmp_path / "g"), "--profile", "sparse"])
+    assert bad.exit_code == 1 and "realistic" in bad.output and "Traceback" not in bad.output

@@ -150,7 +150,7 @@ def _writable_parent(path: Path) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}.") from None
+        raise _cannot_write(path, exc) from None
     return path.parent
 
 
@@ -161,7 +161,7 @@ def _output_lock(path: Path, parent: Path) -> Iterator[None]:
         try:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as exc:
-            raise OutputError(f"cannot write {path}: {exc.strerror or exc}.") from None
+            raise _cannot_write(path, exc) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -187,11 +187,15 @@ def _output_lock(path: Path, parent: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def _cannot_write(target: Path, exc: OSError) -> OutputError:
+    return OutputError(f"cannot write {target}: {exc.strerror or exc}.")
+
+
 def _write_error(target: Path, tmp: Path, exc: OSError) -> OSError | OutputError:
     """An OSError from writing into ``tmp`` as a clear OutputError; others (reading inputs) unchanged."""
     if exc.filename is not None and not _inside(Path(exc.filename).absolute(), tmp):
         return exc
-    return OutputError(f"cannot write {target}: {exc.strerror or exc}.")
+    return _cannot_write(target, exc)
 
 
 @contextlib.contextmanager
@@ -206,7 +210,7 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     except OSError as exc:
-        raise OutputError(f"cannot write {target}: {exc.strerror or exc}.") from None
+        raise _cannot_write(target, exc) from None
     try:
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private (0700): give it the mode mkdir would
         yield tmp
@@ -216,21 +220,25 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         _remove_quietly(tmp)
         raise
-    with _signals_deferred():
-        backup = None
-        try:
-            if target.exists():
-                backup = target.parent / f".{target.name}.old-{os.getpid()}"
-                if backup.exists():
-                    shutil.rmtree(backup)
-                os.replace(target, backup)
-            os.replace(tmp, target)
-        except OSError as exc:
-            if backup is not None and backup.exists():
-                os.replace(backup, target)
+    committed, backup = False, None
+    try:
+        if target.exists():
+            backup = target.parent / f".{target.name}.old-{os.getpid()}"
+            _remove_quietly(backup)  # one left by an earlier run with this pid
+        with _signals_deferred():
+            try:
+                if backup is not None:
+                    os.replace(target, backup)
+                os.replace(tmp, target)
+            except OSError as exc:
+                if backup is not None and backup.exists():
+                    os.replace(backup, target)
+                raise _cannot_write(target, exc) from None
+            committed = True
+    finally:  # a signal held during the renames arrives here: clean up all the same
+        if not committed:
             _remove_quietly(tmp)
-            raise OutputError(f"cannot write {target}: {exc.strerror or exc}.") from None
-        if backup is not None:
+        elif backup is not None:
             _remove_quietly(backup)
             if backup.exists():
                 log.warning("the old %s is left at %s (it could not be removed); delete it yourself",
@@ -260,7 +268,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
     except OSError as exc:
-        raise OutputError(f"cannot write {target}: {exc.strerror or exc}.") from None
+        raise _cannot_write(target, exc) from None
     os.close(fd)
     tmp = Path(name)
     try:

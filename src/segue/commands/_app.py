@@ -24,13 +24,12 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 ISSUES_HINT = "please report it (rerun with --debug for the traceback)"
-_debug = {"on": os.environ.get("SEGUE_DEBUG", "") not in ("", "0")}
+_debug = {"on": False}
 
 
 @app.callback()
 def _options(debug: bool = typer.Option(False, "--debug", help="Show the traceback of an internal error.")) -> None:
-    if debug:
-        _debug["on"] = True
+    _debug["on"] = debug or os.environ.get("SEGUE_DEBUG", "") not in ("", "0")  # set afresh for every run
 
 
 def fail(message: str, code: int = 1) -> "typer.Exit":

@@ -49,10 +49,13 @@ def ingest(
 @command(no_args_is_help=True)
 def stats(
     store_path: Path = typer.Argument(..., metavar="STORE", help="A store written by `segue ingest`."),
-    plot: Path = typer.Option(None, "--plot", help="Also write a PNG: length distribution and track popularity."),
+    plot: Path = typer.Option(
+        None, "--plot", help="Also write a PNG: length distribution, track popularity, distinct songs vs the real MPD."
+    ),
     top: int = typer.Option(20, "--top", min=0, help="How many top tracks, artists and titles to list."),
 ) -> None:
-    """Dataset figures as Spotify's MPD stats script reports them: sizes, titles, lengths, top tracks and artists."""
+    """Dataset figures as Spotify's MPD stats script reports them (sizes, titles, lengths, top tracks and artists),
+    and how songs spread over playlists beside the real MPD's figures."""
     from segue.data.store import Store
 
     store = Store.open(store_path)
@@ -84,6 +87,7 @@ def _print_stats(store, top: int, plot: Path | None) -> None:
     summary.add_row("mean / median length", f"{figures['length_mean']:.1f} / {figures['length_median']:g}")
     summary.add_row("min / max length", f"{figures['length_min']} / {figures['length_max']}")
     console.print(summary)
+    console.print(_occurrence_table(figures["occurrence"]))
     if top:
         console.print(_ranked("top tracks", ["track", "artist", "entries"],
                               [(t["track_name"] or t["track_uri"], t["artist_name"] or "", t["count"])
@@ -95,6 +99,29 @@ def _print_stats(store, top: int, plot: Path | None) -> None:
     if plot is not None:
         plot_stats(store, plot)
         console.print(f"wrote {plot}", highlight=False)
+
+
+def _occurrence_table(figures: dict) -> Table:
+    """The store's spread of songs over playlists beside the real MPD's first N playlists (issue 17's table)."""
+    from segue.data.stats import OCCURRENCE_COLUMNS, REAL_MPD
+
+    table = Table(title="how songs spread over playlists, beside the real MPD's first N")
+    table.add_column("figure")
+    table.add_column("this store", justify="right", style="bold")
+    for row in REAL_MPD:
+        n = row["playlists"]
+        table.add_column(f"MPD {n // 1_000_000}M" if n >= 1_000_000 else f"MPD {n // 1000}k", justify="right")
+
+    def cell(key: str, value) -> str:
+        if value is None:
+            return "-"
+        if key in ("playlists", "songs"):
+            return f"{value:,}"
+        return f"{value:.2f}" if key == "playlists_per_song" else f"{100 * value:.1f}%"
+
+    for key, label in OCCURRENCE_COLUMNS.items():
+        table.add_row(label, cell(key, figures[key]), *(cell(key, row[key]) for row in REAL_MPD))
+    return table
 
 
 def _ranked(title: str, columns: list[str], rows: list[tuple]) -> Table:

@@ -36,7 +36,7 @@ def split_command(
     per_category: Annotated[int, typer.Option("--per-category", help="Test playlists per category (10 categories).")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same split.")] = 0,
     min_holdouts: Annotated[int, typer.Option("--min-holdouts", help="Held-out tracks a test playlist needs at least.")] = 5,
-    force: Annotated[bool, typer.Option("--force", help="Replace --out even when it is not a split (never the input store).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace --out even when it is not a split.")] = False,
 ) -> None:
     """Hold out playlists the way the RecSys Challenge 2018 challenge set was built."""
     from segue.data.split import make_split

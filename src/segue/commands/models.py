@@ -79,12 +79,12 @@ def train_command(
     if nproc > 1 and distributed is None:
         raise InputError(f"model {model} does not support --nproc; train it with --nproc 1.")
     started = time.perf_counter()
+    train = Store.open(store)  # a damaged store fails here, before anything is created
     with claim_output(out, MODEL_OUTPUT, inputs=[store], force=force):
         if nproc > 1:
             distributed(store, out, config, nproc)
             what = f"{model} with {nproc} processes"
         else:
-            train = Store.open(store)
             cls(config).fit(train, progress=_progress_enabled(no_progress)).save(out)
             what = f"{model} on {plural(train.n_playlists, 'playlist')} x {plural(train.n_tracks, 'track')}"
     seconds = time.perf_counter() - started

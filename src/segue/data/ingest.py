@@ -352,8 +352,8 @@ def summary_line(store: Store) -> str:
     seconds = manifest.get("ingest", {}).get("seconds", 0.0)
     n_files = len(manifest.get("sources", []))
     return (
-        f"ingested {plural(counts['playlists'], 'playlist')} ({plural(counts['entries'], 'track entry', 'track entries')}, "
-        f"{plural(counts['tracks'], 'unique track')}, {plural(counts['artists'], 'artist')}, "
+        f"ingested {plural(counts['playlists'], 'playlist')} "
+        f"({plural(counts['entries'], 'track entry', 'track entries')}, {plural(counts['tracks'], 'unique track')}, {plural(counts['artists'], 'artist')}, "
         f"{plural(counts['albums'], 'album')}) from {plural(n_files, 'file')} in {seconds:.1f} s; skipped "
         f"{plural(len(skipped) - files_skipped, 'playlist')} and {plural(files_skipped, 'file')}; "
         f"{plural(n_warnings, 'warning')} -> {store.path}"

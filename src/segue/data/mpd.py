@@ -347,7 +347,9 @@ def _parse_fast(playlists: list, source: str, count_field: str) -> ParsedPlaylis
         track_lists = list(map(itemgetter("tracks"), playlists))
     except (KeyError, TypeError):  # a playlist without pid/tracks, or not a JSON object
         return None
-    if set(map(type, pids)) - {int} or (pids and (min(pids) < 0 or max(pids) > INT64_MAX)) or len(set(pids)) != len(pids):
+    if set(map(type, pids)) - {int} or (pids and (min(pids) < 0 or max(pids) > INT64_MAX)):
+        return None
+    if len(set(pids)) != len(pids):
         return None
     if set(map(type, track_lists)) - {list}:
         return None
@@ -426,7 +428,7 @@ def _count_mismatches(out: ParsedPlaylists, declared: list, count_field: str) ->
 # orjson building dicts, and the type checks come free). Anything they reject sends the file down the
 # orjson + careful path, which alone words the error, so both paths accept exactly the same input.
 
-_Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]  # what Parquet int64 and orjson hold
+_Int64 = Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX)]
 
 
 class _Track(msgspec.Struct, gc=False):
@@ -441,7 +443,7 @@ class _Track(msgspec.Struct, gc=False):
 
 
 class _Playlist(msgspec.Struct, gc=False):
-    pid: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+    pid: Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
     tracks: list[_Track]
     name: str | None = None
     description: str | None = None

@@ -50,6 +50,74 @@ def _title_counts(names: pa.ChunkedArray | pa.Array) -> tuple[int, list[str], np
     counts = np.bincount(raw_to_norm[codes[valid].astype(np.int64)], minlength=len(normalised))
     return len(raw), normalised, counts
 
+# The real MPD, as issue 17 measured it: the first N playlists of the official slices in pid order (a song is a
+# distinct track URI); the last row is Spotify's official figures for the whole MPD (only the catalogue size).
+REAL_MPD: list[dict] = [
+    {"playlists": 1_000, "songs": 34_443, "playlists_per_song": 1.94, "in_1": 0.727, "in_le_3": 0.897,
+     "top_song_playlists": 52, "top_song_share": 0.052, "top1pct_entry_share": 0.109},
+    {"playlists": 5_000, "songs": 108_870, "playlists_per_song": 3.03, "in_1": 0.669, "in_le_3": 0.855,
+     "top_song_playlists": 229, "top_song_share": 0.046, "top1pct_entry_share": 0.209},
+    {"playlists": 10_000, "songs": 170_089, "playlists_per_song": 3.86, "in_1": 0.640, "in_le_3": 0.835,
+     "top_song_playlists": 463, "top_song_share": 0.046, "top1pct_entry_share": 0.269},
+    {"playlists": 15_000, "songs": 218_129, "playlists_per_song": 4.52, "in_1": 0.624, "in_le_3": 0.822,
+     "top_song_playlists": 686, "top_song_share": 0.046, "top1pct_entry_share": 0.309},
+    {"playlists": 1_000_000, "songs": 2_262_292, "playlists_per_song": None, "in_1": None, "in_le_3": None,
+     "top_song_playlists": None, "top_song_share": None, "top1pct_entry_share": None},
+]
+REAL_MPD_LENGTH_MEAN, REAL_MPD_LENGTH_MEDIAN = 66.3, 50
+OCCURRENCE_COLUMNS = {
+    "playlists": "playlists",
+    "songs": "distinct songs",
+    "playlists_per_song": "playlists per song",
+    "in_1": "songs in 1 playlist",
+    "in_le_3": "songs in <= 3",
+    "top_song_share": "top song in (of playlists)",
+    "top1pct_entry_share": "top 1% songs hold (entries)",
+}
+
+
+def occurrence_stats(indptr: np.ndarray, indices: np.ndarray) -> dict:
+    """How songs spread over playlists: the columns of :data:`REAL_MPD`, from CSR arrays (playlists x songs).
+
+    ``playlists_per_song`` counts distinct playlists (a repeat within a playlist counts once); the top song's
+    share is of playlists; the top 1% of songs (by entries, at least one song) hold ``top1pct_entry_share`` of
+    all entries (repeats included).
+    """
+    indptr = np.asarray(indptr, dtype=np.int64)
+    indices = np.asarray(indices, dtype=np.int64)
+    n_playlists = len(indptr) - 1
+    if n_playlists < 1 or len(indices) == 0:
+        return {"playlists": n_playlists, "songs": 0, "playlists_per_song": 0.0, "in_1": 0.0, "in_le_3": 0.0,
+                "top_song_playlists": 0, "top_song_share": 0.0, "top1pct_entry_share": 0.0}
+    _, songs = np.unique(indices, return_inverse=True)
+    n_songs = int(songs.max()) + 1
+    row = np.repeat(np.arange(n_playlists, dtype=np.int64), np.diff(indptr))
+    pairs = np.unique(row * n_songs + songs)  # distinct (playlist, song)
+    in_playlists = np.bincount(pairs % n_songs, minlength=n_songs)
+    entries = np.sort(np.bincount(songs, minlength=n_songs))[::-1]
+    top = max(1, int(round(0.01 * n_songs)))
+    return {
+        "playlists": n_playlists,
+        "songs": n_songs,
+        "playlists_per_song": float(len(pairs) / n_songs),
+        "in_1": float(np.mean(in_playlists == 1)),
+        "in_le_3": float(np.mean(in_playlists <= 3)),
+        "top_song_playlists": int(in_playlists.max()),
+        "top_song_share": float(in_playlists.max() / n_playlists),
+        "top1pct_entry_share": float(entries[:top].sum() / len(indices)),
+    }
+
+
+def songs_by_playlists(indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """Distinct songs among the first ``n`` playlists, for n = 1 .. number of playlists (the catalogue's growth)."""
+    indptr = np.asarray(indptr, dtype=np.int64)
+    n_playlists = len(indptr) - 1
+    if n_playlists < 1:
+        return np.zeros(0, dtype=np.int64)
+    _, first_entry = np.unique(np.asarray(indices), return_index=True)
+    first_row = np.searchsorted(indptr, first_entry, side="right") - 1
+    return np.cumsum(np.bincount(first_row, minlength=n_playlists))
+
 
 def compute_stats(store: Store, top: int = 20) -> dict:
     """Dataset figures: sizes, title counts, length summary and the top tracks, artists and titles.
@@ -114,6 +182,7 @@ def compute_stats(store: Store, top: int = 20) -> dict:
         "length_min": int(lengths.min()) if len(lengths) else 0,
         "length_max": int(lengths.max()) if len(lengths) else 0,
         "tracks_seen_once": int((track_count == 1).sum()),
+        "occurrence": occurrence_stats(store.indptr, store.indices),
         "top_tracks": top_tracks,
         "top_artists": top_artists,
         "top_titles": top_titles,
@@ -121,7 +190,8 @@ def compute_stats(store: Store, top: int = 20) -> dict:
 
 
 def plot_stats(store: Store, path: str | os.PathLike) -> None:
-    """Write a PNG: the playlist-length histogram and the track-popularity curve (log-log), atomically."""
+    """Write a PNG, atomically: the playlist-length histogram, the track-popularity curve (log-log), and the
+    distinct songs of the first n playlists against the real MPD's (:data:`REAL_MPD`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -129,7 +199,7 @@ def plot_stats(store: Store, path: str | os.PathLike) -> None:
 
     lengths = store.playlist_lengths()
     popularity = np.sort(store.track_count)[::-1]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (left, right, growth) = plt.subplots(1, 3, figsize=(16, 4.2))
     if len(lengths):
         left.hist(lengths, bins=np.arange(0, lengths.max() + 6, 5), color="#3b6ea5")
         left.axvline(lengths.mean(), color="#c44e52", linestyle="--", label=f"mean {lengths.mean():.1f}")
@@ -145,7 +215,20 @@ def plot_stats(store: Store, path: str | os.PathLike) -> None:
     right.set_ylabel("playlist entries")
     right.set_title(f"Track popularity ({store.n_tracks:,} tracks)")
     right.grid(True, which="major", alpha=0.3)
+    songs = songs_by_playlists(store.indptr, store.indices)
+    if len(songs):
+        at = np.unique(np.geomspace(1, len(songs), num=200).astype(np.int64))
+        growth.loglog(at, songs[at - 1], color="#3b6ea5", label="this store")
+    real = [row for row in REAL_MPD if row["songs"]]
+    growth.loglog([row["playlists"] for row in real], [row["songs"] for row in real], "o", color="#c44e52",
+                  label="real MPD")
+    growth.set_xlabel("playlists (first n)")
+    growth.set_ylabel("distinct songs")
+    growth.set_title("Catalogue growth")
+    growth.grid(True, which="major", alpha=0.3)
+    growth.legend()
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
+

@@ -568,7 +568,7 @@ class Store:
         None when both have the same vocabulary (the ids already agree). Apply with :func:`map_track_ids`."""
         if self.fingerprint == other.fingerprint:
             return None
-        return other.track_ids(self.track_uris)
+        return other.track_ids(self.track_uri_array)  # Arrow to Arrow: no Python string per track
 
     def track_info(self, ids: Sequence[int] | np.ndarray) -> list[dict]:
         """Display metadata (uri, name, artist, album, ids) for track ids; -1 gives None."""
