@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # `segue tune` against the defaults, on generated data (issue 16). Usage:
 #   benchmarks/tune_vs_defaults.sh WORKDIR [TRIALS]
-# Two stores: A, the generator's default profile (10,000 playlists); B, far sparser (4,000 playlists over a
-# 60,000-track catalogue). Each is split like the challenge; als and cooccur are tuned on SPLIT/train only
+# Two stores from the generator's default (realistic) profile, whose world holds 2.6M songs: A, 5,000
+# playlists; B, far sparser, 2,000 playlists (each song in even fewer playlists). Each is split like the challenge; als and cooccur are tuned on SPLIT/train only
 # (segue tune carves its own validation split out of it), the defaults are trained on the same SPLIT/train,
 # and all four models are scored on the split's own challenge set.
 set -euo pipefail
 work=${1:?usage: $0 WORKDIR [TRIALS]}
-trials=${2:-15}
+trials=${2:-12}
 segue=${SEGUE:-segue}
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 mkdir -p "$work"
@@ -20,8 +20,8 @@ make_data() {  # name playlists tracks_approx seed per_category
   run ingest "raw_$1" --out "store_$1" --no-progress --workers 1
   run split "store_$1" --out "split_$1" --per-category "$5"
 }
-make_data a 10000 "" 0 100
-make_data b 4000 60000 1 40
+make_data a 5000 "" 0 50
+make_data b 2000 "" 1 20
 
 for data in a b; do
   for model in cooccur als; do
