@@ -2,9 +2,11 @@
 # `segue tune` against the defaults, on generated data (issue 16). Usage:
 #   benchmarks/tune_vs_defaults.sh WORKDIR [TRIALS]
 # Two stores from the generator's default (realistic) profile, whose world holds 2.6M songs: A, 5,000
-# playlists; B, far sparser, 2,000 playlists (each song in even fewer playlists). Each is split like the challenge; als and cooccur are tuned on SPLIT/train only
-# (segue tune carves its own validation split out of it), the defaults are trained on the same SPLIT/train,
-# and all four models are scored on the split's own challenge set.
+# playlists; B, sparser still, 2,000 playlists (each song in fewer playlists). Each is split like the
+# challenge; als and cooccur are tuned on SPLIT/train only (segue tune carves its own validation split out
+# of it), the defaults are trained on the same SPLIT/train, and all four models are scored on the split's
+# own challenge set.
+# SEGUE (default `segue`) and PYTHON (default `python`) name the commands to run.
 set -euo pipefail
 work=${1:?usage: $0 WORKDIR [TRIALS]}
 trials=${2:-12}
@@ -33,3 +35,21 @@ for data in a b; do
   run evaluate "$data-cooccur-default" "$data-cooccur-tuned" "$data-als-default" "$data-als-tuned" \
     --split "split_$data" --no-progress --json "evaluate_$data.json"
 done
+
+# One table: the split's own challenge set (tuned on SPLIT/train only), and what each search chose.
+${PYTHON:-python} - <<'PY'
+import json
+for data in "ab":
+    results = json.load(open(f"evaluate_{data}.json"))
+    for key, summary in results.items():
+        overall, low_high = summary["overall"], summary["ci95"]["r_precision"]
+        line = (f"{key:20s} R-precision {overall['r_precision']:.4f} [{low_high[0]:.4f}, {low_high[1]:.4f}]  "
+                f"NDCG {overall['ndcg']:.4f}  clicks {overall['clicks']:.2f}  (n={overall['n']})")
+        if key.endswith("tuned"):
+            search = json.load(open(f"{key}/config.json"))["fit_info"]["search"]
+            params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                               for k, v in search["best_params"].items())
+            line += (f"\n{'':20s} validation {search['best_value']:.4f} (defaults {search['default_value']:.4f}), "
+                     f"{search['n_trials']} trials, {search['n_pruned']} pruned: {params}")
+        print(line)
+PY
