@@ -47,7 +47,7 @@ def seed_loop(store_path: str, steps: int, threads: int) -> dict:
     import torch.nn.functional as F
 
     from segue.data.store import Store
-    from segue.models.meanvar_train import seed_pairs
+    from segue.models.neural.training import seed_pairs
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -82,14 +82,14 @@ def seed_loop(store_path: str, steps: int, threads: int) -> dict:
 
 def segue_loop(store_path: str, threads: int, overrides: dict) -> dict:
     from segue.data.store import Store
-    from segue.models.meanvar import MeanVarConfig
-    from segue.models.meanvar_train import train
+    from segue.models.neural.meanvar import MeanVarConfig, build_net
+    from segue.models.neural.training import train
 
     store = Store.open(store_path)
     config = MeanVarConfig(**{"rounds": 1, "holdout": 0.0, "threads": threads, **overrides})
-    _, info = train(store, config)
+    _, info = train(store, config, build_net, name="meanvar")
     record = info["history"][0]
-    return {"samples_per_s": record["pairs_per_s"], "samples": record["pairs"], "seconds": record["seconds"],
+    return {"samples_per_s": record["predictions_per_s"], "samples": record["predictions"], "seconds": record["seconds"],
             "loss": record["train_loss"], "peak_mb": _peak_mb(), "softmax": info["softmax"],
             "updates": info["updates"]}
 
@@ -116,8 +116,8 @@ def full_scale_step(sparse: bool, steps: int, warmup: int, threads: int, device:
     import numpy as np
     import torch
 
-    from segue.models.meanvar import MeanVarConfig, MeanVarNet
-    from segue.models.meanvar_train import LogUniformSampler, make_optimizer, train_step
+    from segue.models.neural.meanvar_net import MeanVarConfig, MeanVarNet
+    from segue.models.neural.training import LogUniformSampler, make_optimizer, train_step
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -125,7 +125,7 @@ def full_scale_step(sparse: bool, steps: int, warmup: int, threads: int, device:
     n = FULL_MPD_TRACKS
     sparse = sparse and not full_softmax
     config = MeanVarConfig(full_softmax_max=n if full_softmax else 0, sparse=sparse, threads=threads,
-                           batch_size=batch_size or MeanVarConfig().batch_size)
+                           batch_size=batch_size or MeanVarConfig().batch_size, title=False)
     t0 = time.perf_counter()
     net = MeanVarNet(config, n, track_album=rng.integers(0, FULL_MPD_ALBUMS, n),
                      track_artist=rng.integers(0, FULL_MPD_ARTISTS, n), n_albums=FULL_MPD_ALBUMS,
@@ -143,8 +143,10 @@ def full_scale_step(sparse: bool, steps: int, warmup: int, threads: int, device:
         seeds = rng.integers(1, config.max_seeds + 1, b)
         tokens = _zipf_ids(rng, n, int(seeds.sum()), order)
         segments = np.repeat(np.arange(b), seeds)
-        batches.append(tuple(torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64)).to(device)
-                             for a in (tokens, segments, seeds, _zipf_ids(rng, n, b, order))))
+        arrays = {"tokens": tokens, "segments": segments, "counts": seeds, "targets": _zipf_ids(rng, n, b, order),
+                  "title_offsets": np.zeros(b + 1), "title_ids": np.zeros(0)}
+        batches.append({k: torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64)).to(device)
+                        for k, a in arrays.items()})
     cuda = torch.device(device).type == "cuda"
     if cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -160,7 +162,7 @@ def full_scale_step(sparse: bool, steps: int, warmup: int, threads: int, device:
             "ms_step_min": 1000 * float(times.min()), "ms_step_max": 1000 * float(times.max()),
             "samples_per_s": b / float(np.median(times)), "steps": steps, "peak_mb": _peak_mb(), "params": params,
             "peak_gpu_gb": torch.cuda.max_memory_allocated() / 2**30 if cuda else 0.0,
-            "build_s": build_s, "tokens_per_batch": float(np.mean([len(x[0]) for x in batches])),
+            "build_s": build_s, "tokens_per_batch": float(np.mean([len(x["tokens"]) for x in batches])),
             "loss_first": losses[0], "loss_last": losses[-1]}
 
 
@@ -259,9 +261,9 @@ def main() -> None:
             store = Store.open(store_path)
             print(f"\nstore: {store.n_playlists:,} playlists, {store.n_tracks:,} songs, {args.threads} threads")
             seed = _run(seed_loop, store_path, args.seed_steps, args.threads)
-            fast = _run(segue_loop, store_path, args.threads, {"data": "seed"})
+            fast = _run(segue_loop, store_path, args.threads, {"data": "seed", "init": "normal", "title": False})
             sampled = _run(segue_loop, store_path, args.threads,
-                           {"data": "seed", "full_softmax_max": 0, "negatives": 8192})
+                           {"data": "seed", "init": "normal", "title": False, "full_softmax_max": 0, "negatives": 8192})
             prefix = _run(segue_loop, store_path, args.threads, {})
 
         ratio = fast["samples_per_s"] / seed["samples_per_s"]

@@ -8,7 +8,12 @@ Generators (plain functions; import them with ``from conftest import genre_playl
   be answered with genre-g tracks. :func:`genre_of` and :func:`seeds_of_genre` read the pattern back.
 - the ``synth_playlists`` fixture: 300 playlists from segue's MPD-like generator (realistic fields).
 
-Fixtures: ``genre_store`` (a session-wide store of :func:`genre_playlists`), ``synth_playlists``, ``cli``.
+- :func:`make_playlists`: five-genre playlists whose titles name their genre (``MIX_GENRES``), long enough
+  for the write-up's 20 seeds + 10 targets; the neural tests use them.
+
+Fixtures: ``genre_store`` (a session-wide store of :func:`genre_playlists`), ``synth_playlists``, ``cli``,
+``meanvar_store`` / ``meanvar_full_store`` and ``trained_meanvar`` (one meanvar shared by the meanvar, neural,
+genre and show tests).
 """
 
 from __future__ import annotations
@@ -104,6 +109,66 @@ def cli():
         return runner.invoke(app, [str(a) for a in args])
 
     return run
+
+
+
+# ---- five-genre playlists of 32-40 songs and one trained meanvar (the meanvar, neural, genre and show tests) ----
+MIX_GENRES = ("country", "rap", "christmas", "rock", "chill")
+# neural settings that train in seconds on the genre playlists
+MEANVAR_FAST = dict(batch_size=64, rounds=3, holdout=0.1, dim=16, hidden=32, threads=1, min_steps=20)
+SEQUENTIAL_FAST = dict(dim=16, heads=2, batch_size=16, rounds=3, min_steps=20, holdout=0.1, threads=1)
+
+
+def make_playlists(n=250, seed=0, tracks_per_genre=40, min_len=5, max_len=40):
+    """Genre-clustered playlists: each title names a genre and ~90% of its songs come from that genre."""
+    rng = np.random.default_rng(seed)
+    pop = 1.0 / np.arange(1, tracks_per_genre + 1)
+    playlists = []
+    for pid in range(n):
+        genre = pid % len(MIX_GENRES)
+        length = int(rng.integers(min_len, max_len + 1))
+        picks = rng.choice(tracks_per_genre, size=min(length, tracks_per_genre), replace=False, p=pop / pop.sum())
+        tracks = []
+        for pos, t in enumerate(picks.tolist()):
+            g = genre if rng.random() > 0.1 else int(rng.integers(len(MIX_GENRES)))
+            tracks.append({"pos": pos, "track_uri": f"spotify:track:{g:02d}{t:020d}", "track_name": f"{MIX_GENRES[g]} {t}",
+                           "artist_uri": f"spotify:artist:{g:02d}{t // 4:020d}", "artist_name": f"{MIX_GENRES[g]} a{t // 4}",
+                           "album_uri": f"spotify:album:{g:02d}{t // 2:020d}", "album_name": f"{MIX_GENRES[g]} b{t // 2}"})
+        playlists.append({"name": f"My {MIX_GENRES[genre].title()} Mix", "pid": 1000 + pid, "tracks": tracks})
+    return playlists
+
+
+@pytest.fixture(scope="session")
+def meanvar_playlists() -> list[dict]:
+    """300 genre playlists of 32-40 songs (so every one has songs 21-30); the first 250 are the training store."""
+    return make_playlists(n=300, min_len=32)
+
+
+@pytest.fixture(scope="session")
+def meanvar_store(meanvar_playlists, tmp_path_factory):
+    """The training store: the first 250 genre playlists."""
+    from segue.data.store import build_store
+
+    return build_store(meanvar_playlists[:250], tmp_path_factory.mktemp("mix") / "train")
+
+
+@pytest.fixture(scope="session")
+def meanvar_full_store(meanvar_playlists, tmp_path_factory):
+    """All 300 genre playlists (the last 50 are not in the training store, and their songs have other ids)."""
+    from segue.data.store import build_store
+
+    return build_store(meanvar_playlists, tmp_path_factory.mktemp("mix") / "full")
+
+
+@pytest.fixture(scope="session")
+def trained_meanvar(meanvar_store, tmp_path_factory):
+    """(model, directory): one meanvar trained on ``meanvar_store`` with MEANVAR_FAST and saved. Do not modify."""
+    from segue.models.neural.meanvar import MeanVar, MeanVarConfig
+
+    model = MeanVar(MeanVarConfig(**MEANVAR_FAST)).fit(meanvar_store)
+    directory = tmp_path_factory.mktemp("mix") / "meanvar"
+    model.save(directory)
+    return model, directory
 
 
 def _entity_key(uri, name, scope=None):

@@ -37,7 +37,8 @@ from segue.models.base import CONFIG_FILE, available_models, get_model_class, lo
 FAST_OVERRIDES: dict[str, dict] = {
     "als": {"factors": 16, "iterations": 8, "alpha": 10.0, "regularization": 0.1},
     "cooccur": {"neighbors": 40},
-    "meanvar": {"threads": 1},  # torch's default thread pool only contends on tiny data
+    "meanvar": {"dim": 16, "hidden": 32, "batch_size": 64, "rounds": 3, "min_steps": 20, "threads": 1},
+    "sequential": {"dim": 32, "heads": 2, "batch_size": 32, "rounds": 3, "min_steps": 20, "threads": 1},
 }
 # Which pattern a model is expected to recover: from seeds (default), titles only, or plain popularity.
 PATTERN = {"popular": "popularity", "title": "title"}

@@ -88,6 +88,11 @@ def test_an_unexpected_exception_is_an_internal_error_with_the_traceback_only_un
     assert "Traceback" not in cli("stats", store).output  # --debug holds for its own run only
 
 
+def test_seeds_without_a_pid_is_an_error(damaged, cli):
+    result = cli("recommend", damaged / "model", "--title", "x", "--seeds", "3")
+    assert result.exit_code == 1 and result.stderr.startswith("error: --seeds takes the first tracks of a --pid")
+
+
 def test_sizes_are_labelled_in_the_binary_units_they_are_measured_in():
     from segue.commands.models import human_bytes
 

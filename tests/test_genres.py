@@ -1,6 +1,7 @@
 """`segue genres`: genre playlists, the genre-song rule, and the report against popular."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -19,16 +20,14 @@ from segue.evaluate.genre import (
     title_mask,
     wilson_lower,
 )
-from segue.models.meanvar import MeanVar, MeanVarConfig
-from test_meanvar import FAST, make_playlists
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(meanvar_store, trained_meanvar, tmp_path_factory):
+    """The store and a folder holding the shared trained meanvar as ``mv``."""
     root = tmp_path_factory.mktemp("genres")
-    store = build_store(make_playlists(n=300, min_len=25), root / "store")
-    MeanVar(MeanVarConfig(**FAST)).fit(store).save(root / "mv")
-    return store, root
+    shutil.copytree(trained_meanvar[1], root / "mv")
+    return meanvar_store, root
 
 
 def test_title_mask_matches_whole_words_and_alternatives():

@@ -197,6 +197,22 @@ def test_sparse_top_n_keeps_the_largest_and_breaks_ties_by_column():
     assert sparse_top_n(sp.csr_matrix(dense), 0).nnz == 0
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sparse_top_n_matches_a_plain_sort_on_random_tied_rows(dtype):
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        rows, cols, n = int(rng.integers(1, 6)), int(rng.integers(1, 15)), int(rng.integers(1, 6))
+        dense = (rng.integers(-3, 4, size=(rows, cols)) * (rng.random((rows, cols)) > 0.3)).astype(dtype)
+        matrix = sp.csr_matrix(dense)
+        shuffled = np.lexsort((rng.random(matrix.nnz), np.repeat(np.arange(rows), np.diff(matrix.indptr))))
+        matrix = sp.csr_matrix((matrix.data[shuffled], matrix.indices[shuffled], matrix.indptr), shape=dense.shape)
+        expected = np.zeros_like(dense)
+        for r in range(rows):
+            keep = sorted(np.flatnonzero(dense[r]).tolist(), key=lambda c: (-dense[r, c], c))[:n]
+            expected[r, keep] = dense[r, keep]
+        np.testing.assert_array_equal(sparse_top_n(matrix, n).toarray(), expected)
+
+
 def test_track_popularity_counts_playlists_or_entries(tmp_path):
     playlists = genre_playlists(n_playlists=6)
     playlists[0]["tracks"].append(dict(playlists[0]["tracks"][0], pos=len(playlists[0]["tracks"])))  # a repeat

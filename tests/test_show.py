@@ -1,26 +1,25 @@
 """`segue show`: the write-up's show_recommendations for any model, with the playlist from another store."""
 
+import shutil
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from segue.cli import app
 from segue.evaluate.show import confidence
-from segue.data.store import build_store
 from segue.models.base import get_model_class
-from segue.models.meanvar import MeanVar, MeanVarConfig
-from test_meanvar import FAST, make_playlists
+
+HELD_OUT = 280  # a playlist of the full store that is not in the training store
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, meanvar_playlists, meanvar_store, meanvar_full_store, trained_meanvar):
+    """The shared meanvar (trained on the first 250 playlists, its own smaller vocabulary) and popular."""
     root = tmp_path_factory.mktemp("show")
-    playlists = make_playlists(n=200, min_len=32)
-    full = build_store(playlists, root / "full")
-    train = build_store(playlists[:150], root / "train")  # its own, smaller vocabulary
-    MeanVar(MeanVarConfig(**FAST)).fit(train).save(root / "mv")
-    get_model_class("popular")().fit(train).save(root / "pop")
-    return root, full, train, playlists
+    shutil.copytree(trained_meanvar[1], root / "mv")
+    get_model_class("popular")().fit(meanvar_store).save(root / "pop")
+    return root, meanvar_full_store, meanvar_store, meanvar_playlists
 
 
 def test_show_meanvar_on_a_training_playlist(setup):
@@ -48,7 +47,7 @@ def test_show_meanvar_on_a_training_playlist(setup):
 
 def test_show_a_held_out_playlist_from_another_store_for_any_model(setup):
     root, full, _, playlists = setup
-    pid = playlists[180]["pid"]  # not in the train store
+    pid = playlists[HELD_OUT]["pid"]  # not in the train store
     for model in ("mv", "pop"):
         result = CliRunner().invoke(app, ["show", str(root / model), "--pid", str(pid), "-k", "5",
                                           "--store", str(full.path)])
@@ -72,7 +71,7 @@ def test_normalised_confidence_for_models_without_a_hook():
 
 def test_show_finds_a_held_out_playlist_by_title(setup):
     root, full, train, playlists = setup
-    genre = playlists[180]["name"].split()[1].lower()
+    genre = playlists[HELD_OUT]["name"].split()[1].lower()
     result = CliRunner().invoke(app, ["show", str(root / "pop"), "--title-contains", genre, "--store", str(full.path)])
     assert result.exit_code == 0, result.output
     shown = int(result.output.split("pid ", 1)[1].split(":", 1)[0])

@@ -110,7 +110,7 @@ def recommend_command(
     if not tracks and pid is None and title is None:
         raise InputError("pass seed tracks with --track, a playlist with --pid, or at least a --title.")
     if seeds is not None and pid is None:
-        raise InputError("--seeds takes the first tracks of a --pid playlist; pass --pid, or seed tracks with --track.")
+        raise InputError("--seeds takes the first tracks of a --pid playlist; pass --pid, or seeds with --track.")
     if seeds is not None and seeds < 0:
         raise InputError(f"--seeds must not be negative (got {seeds}).")
     model, store = open_model_and_store(model_dir, store_path)

@@ -31,9 +31,11 @@ def track_popularity(store: Store, kind: str = "playlists", binary: sp.csr_matri
 
 # ---- sparse matrices -------------------------------------------------------------------------
 def sparse_top_n(matrix: sp.csr_matrix, n: int) -> sp.csr_matrix:
-    """Keep the ``n`` largest entries of each row of a CSR matrix; among equal values the lower column wins.
+    """Keep the ``n`` largest entries of each row of a CSR matrix; among values tied at the cut, the lower
+    columns are kept.
 
-    Only rows with more than ``n`` entries are sorted, with one lexsort of (row, -value, column).
+    Only rows with more than ``n`` entries are sorted: one argsort of a (row, value) key finds each row's
+    ``n``-th largest value, then the entries above it stay and the ties at it are settled by column.
     """
     matrix = sp.csr_matrix(matrix)
     if n <= 0:
@@ -42,16 +44,34 @@ def sparse_top_n(matrix: sp.csr_matrix, n: int) -> sp.csr_matrix:
     heavy_rows = np.flatnonzero(counts > n)
     if len(heavy_rows) == 0:
         return matrix
-    rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), counts)
     heavy = np.flatnonzero(np.repeat(counts > n, counts))  # entry positions in heavy rows
-    order = heavy[np.lexsort((matrix.indices[heavy], -matrix.data[heavy], rows[heavy]))]
-    starts = np.cumsum(counts[heavy_rows]) - counts[heavy_rows]  # where each heavy row begins in ``order``
-    rank = np.arange(len(order)) - np.repeat(starts, counts[heavy_rows])
+    heavy_counts = counts[heavy_rows]
+    row = np.repeat(np.arange(len(heavy_rows)), heavy_counts)  # the heavy row of each entry, 0..H-1
+    values = matrix.data[heavy]
+    order = np.argsort(_row_value_key(row, values))  # by row, then value descending
+    nth = np.repeat(values[order[np.cumsum(heavy_counts) - heavy_counts + n - 1]], heavy_counts)
+    keep_heavy = values > nth
+    tied = np.flatnonzero(values == nth)
+    tied = tied[np.lexsort((matrix.indices[heavy[tied]], row[tied]))]  # by row, then column
+    tie_counts = np.bincount(row[tied], minlength=len(heavy_rows))
+    rank = np.arange(len(tied)) - np.repeat(np.cumsum(tie_counts) - tie_counts, tie_counts)
+    slots = n - np.bincount(row[keep_heavy], minlength=len(heavy_rows))
+    keep_heavy[tied[rank < slots[row[tied]]]] = True
     keep = np.ones(matrix.nnz, dtype=bool)
-    keep[order[rank >= n]] = False
+    keep[heavy] = keep_heavy
     indptr = np.zeros(matrix.shape[0] + 1, dtype=np.int64)
     np.cumsum(np.minimum(counts, n), out=indptr[1:])
     return sp.csr_matrix((matrix.data[keep], matrix.indices[keep], indptr), shape=matrix.shape)
+
+
+def _row_value_key(row: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """A key whose ascending order is row, then value descending: float32 bits packed beside the row
+    (exact, one 64-bit sort), or a lexsort order for other dtypes."""
+    if values.dtype != np.float32:
+        return np.argsort(np.lexsort((-values, row)))  # the rank of each entry in that order
+    bits = values.view(np.uint32)
+    ascending = np.where(bits >> 31, ~bits, bits | np.uint32(1 << 31))  # unsigned order = float order
+    return (row.astype(np.uint64) << np.uint64(32)) | (~ascending).astype(np.uint64)
 
 
 def csr_arrays(prefix: str, matrix: sp.csr_matrix) -> dict[str, np.ndarray]:

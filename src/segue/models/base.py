@@ -56,7 +56,8 @@ MODEL_MODULES: dict[str, str] = {
     "title": "segue.models.title",
     "cooccur": "segue.models.cooccur",
     "als": "segue.models.als",
-    "meanvar": "segue.models.meanvar",
+    "meanvar": "segue.models.neural.meanvar",
+    "sequential": "segue.models.neural.sequential",
 }
 _REGISTRY: dict[str, type["Recommender"]] = {}
 # Title models in use, so models fitted on one store, or loaded with one shared fallback, hold one copy.

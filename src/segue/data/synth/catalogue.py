@@ -96,22 +96,10 @@ class SyntheticCatalog:
         return (track_uris, track_names, [artist_uris[i] for i in a], [artist_names[i] for i in a],
                 [album_uris[i] for i in b], [album_names[i] for i in b])
 
-    # full name lists, for tests and diagnostics (a realistic catalogue makes them on first use: seconds)
     @cached_property
     def track_uris(self) -> list[str]:
+        """Every track's URI, for tests and diagnostics (a realistic catalogue makes them on first use: seconds)."""
         return self.names.tracks(np.arange(self.n_tracks))[0]
-
-    @cached_property
-    def track_names(self) -> list[str]:
-        return self.names.tracks(np.arange(self.n_tracks))[1]
-
-    @cached_property
-    def artist_names(self) -> list[str]:
-        return self.names.artists(np.arange(self.n_artists))[1]
-
-    @cached_property
-    def album_names(self) -> list[str]:
-        return self.names.albums(np.arange(self.n_albums))[1]
 
     @classmethod
     def build(cls, n_tracks: int, seed: int = 0, profile: str | Profile = DEFAULT_PROFILE) -> SyntheticCatalog:

@@ -1,18 +1,20 @@
-"""Which of meanvar's generalisation options matter: one-change-at-a-time ablations on a generated split.
+"""Which pieces of the neural models matter: one-change-at-a-time ablations of meanvar and sequential.
 
-    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/meanvar_ablation.py [--playlists 20000]
-        [--per-category 200] [--workdir /tmp/segue-meanvar-ablation] [--out meanvar_ablation]
-        [--variants default,data=seed,...] [--set rounds=3] [--threads 2] [--reuse]
+    OPENBLAS_NUM_THREADS=1 python benchmarks/neural_ablation.py [--playlists 5000] [--per-category 100]
+        [--tracks N] [--workdir /tmp/segue-neural-ablation] [--out neural_ablation]
+        [--variants popular,als,meanvar,sequential,...] [--set rounds=3] [--threads 2] [--reuse]
 
-Builds (or reuses, in ``--workdir``) generated MPD slices, their store and a challenge-style split, then
-trains ``popular`` and ``cooccur`` (references) and meanvar with its default config and with one setting
-changed per variant (``--set`` settings apply to every meanvar variant), one model at a time in this process,
-and evaluates each on the split (:func:`segue.evaluate.runner.evaluate_model`, the per-playlist scores behind
-``evaluate_models``). The table has the fit time, meanvar's last train / best held-out loss (``fit_info``),
-R-precision, NDCG, clicks with their 95% bootstrap CI half-widths, and the R-precision / NDCG differences
-from the default meanvar with a *paired* 95% bootstrap CI (the same challenge playlists score both models, so
-the paired interval is much tighter than the two separate ones). It is printed and written as
-``OUT.json`` and ``OUT.md``.
+Builds (or reuses, in ``--workdir``) generated MPD slices (``--tracks``: the catalogue size; a large one per
+playlist makes the data sparse like real playlists, where most songs occur in 1-3 playlists), their store
+and a challenge-style split, then trains the references (``popular``, ``als``) and each neural variant --
+the model's defaults with one setting changed (``--set`` settings apply to every neural variant) -- one at
+a time in this process, and evaluates each on the split (:func:`segue.evaluate.runner.evaluate_model`).
+The table has the fit time, rounds run, training speed (predictions/s: a pair for meanvar, a window
+position for sequential), the best held-out R-precision seen in training, R-precision, NDCG (Spotify's)
+and clicks with their 95% bootstrap CI half-widths, and the R-precision / NDCG differences from the same
+model's defaults with a *paired* 95% bootstrap CI (:func:`segue.evaluate.metrics.bootstrap_ci` over the
+per-playlist differences: the same challenge playlists score both models). Per-category R-precision is in
+``OUT.json``. Printed and written as ``OUT.json`` and ``OUT.md``.
 
 With ``--reuse`` a variant whose model directory and result file exist (same settings) is not retrained.
 Results are from one seed on generated data: they rank options, they do not predict MPD numbers.
@@ -33,34 +35,44 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
 
-# name -> (model, settings); meanvar variants change one thing from the default config
+# key -> (model, settings); "model" alone is its defaults, "model:change" one change from them
 REFERENCES = {
     "popular": ("popular", []),
+    "als": ("als", []),
     "cooccur": ("cooccur", []),
 }
+NEURAL = ("meanvar", "sequential")
+OLD_BUDGET = ["min_steps=0", "rounds=5"]  # meanvar's budget before issue 10 (5 rounds of 5 pairs per playlist)
 VARIANTS = {
-    "default": [],
-    "data=seed": ["data=seed", "files=0", "training_sets=10"],
-    "item_features=track": ["item_features=track"],
-    "init=als": ["init=als"],
-    "variance=false": ["variance=false"],
-    "residual=false": ["residual=false"],
-    "tied=false": ["tied=false"],
-    "dropout=0": ["dropout=0"],
-    "weight_decay=1e-4": ["weight_decay=1e-4"],
-    "embedding_decay=1e-4": ["embedding_decay=1e-4"],
-    "target=next": ["target=next"],
+    "meanvar": [],
+    "meanvar:init=normal": ["init=normal"],
+    "meanvar:title=false": ["title=false"],
+    "meanvar:shuffle=0": ["shuffle=0"],
+    "meanvar:old-budget": OLD_BUDGET,
+    "meanvar:pairs_per_playlist=0": ["pairs_per_playlist=0"],
+    "meanvar:data=seed": ["data=seed", "files=0", "training_sets=10"],
+    "meanvar:seed-defaults": ["init=normal", "title=false", "shuffle=0", *OLD_BUDGET],
+    "sequential": [],
+    "sequential:init=normal": ["init=normal"],
+    "sequential:title=false": ["title=false"],
+    "sequential:shuffle=0": ["shuffle=0"],
+    "sequential:target=later": ["target=later"],
+    "sequential:holdout=0.1": ["holdout=0.1"],
+    "sequential:max_len=101": ["max_len=101"],
+    "sequential:min_steps=0": ["min_steps=0"],
+    "sequential:layers=1": ["layers=1"],
+    "sequential:dim=128": ["dim=128", "heads=4"],
 }
 SHOWN = ("r_precision", "ndcg", "clicks")
 
 
-def build_data(workdir: Path, playlists: int, per_category: int, seed: int) -> Path:
+def build_data(workdir: Path, playlists: int, per_category: int, seed: int, tracks: int | None) -> Path:
     """Slices -> store -> split under ``workdir`` (reused when ``data.json`` matches); returns the split dir."""
     from segue.data.ingest import ingest
     from segue.data.split import make_split
     from segue.data.synth import synthesize
 
-    wanted = {"playlists": playlists, "per_category": per_category, "seed": seed}
+    wanted = {"playlists": playlists, "per_category": per_category, "seed": seed, "tracks": tracks}
     stamp = workdir / "data.json"
     split_dir = workdir / "split"
     if stamp.exists() and json.loads(stamp.read_text()) == wanted and (split_dir / "train").exists():
@@ -68,7 +80,7 @@ def build_data(workdir: Path, playlists: int, per_category: int, seed: int) -> P
         return split_dir
     workdir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    synthesize(workdir / "slices", playlists, seed=seed)
+    synthesize(workdir / "slices", playlists, seed=seed, tracks_approx=tracks)
     store = ingest([workdir / "slices"], workdir / "store", workers=0)
     make_split(store, split_dir, per_category=per_category, seed=seed)
     stamp.write_text(json.dumps(wanted))
@@ -78,14 +90,15 @@ def build_data(workdir: Path, playlists: int, per_category: int, seed: int) -> P
 
 
 def fit_summary(info: dict) -> dict:
-    """Last round's train loss, best held-out loss/recall, rounds run (meanvar's ``fit_info``)."""
+    """Rounds run, best held-out R-precision, training speed (a neural model's ``fit_info``)."""
     history = info.get("history") or []
     if not history:
         return {}
-    best = min(history, key=lambda r: r.get("val_loss", float("inf")))
-    return {"train_loss": history[-1].get("train_loss"), "val_loss": best.get("val_loss"),
-            "val_recall_at_100": best.get("val_recall_at_100"), "rounds_run": info.get("rounds_run"),
-            "best_round": info.get("best_round"), "train_playlists": info.get("train_playlists")}
+    best = max(history, key=lambda r: r.get("val_r_precision", float("-inf")))
+    seconds = sum(r["seconds"] for r in history)
+    return {"val_r_precision": best.get("val_r_precision"), "rounds_run": info.get("rounds_run"),
+            "best_round": info.get("best_round"), "train_playlists": info.get("train_playlists"),
+            "predictions_per_s": sum(r["predictions"] for r in history) / max(seconds, 1e-9)}
 
 
 def run_variant(key: str, model_name: str, settings: list[str], split, split_dir: Path, models_dir: Path,
@@ -118,10 +131,15 @@ def run_variant(key: str, model_name: str, settings: list[str], split, split_dir
     info = json.loads((model_dir / "config.json").read_text()).get("fit_info", {})
     row = {"variant": key, "model": model_name, "settings": settings, "fit_s": round(fit_s, 1),
            **fit_summary(info), "overall": summary["overall"], "ci95": summary["ci95"],
+           "per_category_r_precision": per_category(scores.values["r_precision"], scores.categories),
            "config": json.loads(json.dumps(dataclasses.asdict(config)))}
     row_file.write_text(json.dumps(row, indent=1))
     print(f"[{key}] fit {fit_s:.0f} s, R-precision {summary['overall']['r_precision']:.4f}", file=sys.stderr)
     return row, scores.values
+
+
+def per_category(values: np.ndarray, categories: np.ndarray) -> dict[str, float]:
+    return {str(c): float(np.nanmean(values[categories == c])) for c in np.unique(categories)}
 
 
 def paired_delta(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
@@ -139,7 +157,7 @@ def _fmt(x, spec: str) -> str:
 
 
 def table(rows: list[dict]) -> list[str]:
-    head = ["variant", "settings", "fit s", "rounds", "train loss", "val loss", "R-prec ±ci", "NDCG ±ci",
+    head = ["variant", "settings", "fit s", "rounds", "pred/s", "val R-prec", "R-prec ±ci", "NDCG ±ci",
             "clicks ±ci", "ΔR-prec [paired 95% CI]", "ΔNDCG [paired 95% CI]"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for r in rows:
@@ -151,7 +169,8 @@ def table(rows: list[dict]) -> list[str]:
             delta.append("—" if d is None else f"{d[0]:+.4f} [{d[1]:+.4f}, {d[2]:+.4f}]")
         lines.append("| " + " | ".join([
             r["variant"], " ".join(r["settings"]) or "(defaults)", f"{r['fit_s']:.0f}",
-            _fmt(r.get("rounds_run"), "d"), _fmt(r.get("train_loss"), ".3f"), _fmt(r.get("val_loss"), ".3f"),
+            _fmt(r.get("rounds_run"), "d"), _fmt(r.get("predictions_per_s"), ",.0f"),
+            _fmt(r.get("val_r_precision"), ".3f"),
             f"{o['r_precision']:.4f} ±{half['r_precision']:.4f}", f"{o['ndcg']:.4f} ±{half['ndcg']:.4f}",
             f"{o['clicks']:.2f} ±{half['clicks']:.2f}", *delta]) + " |")
     return lines
@@ -159,20 +178,23 @@ def table(rows: list[dict]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--playlists", type=int, default=20_000)
-    parser.add_argument("--per-category", type=int, default=200)
+    parser.add_argument("--playlists", type=int, default=5_000)
+    parser.add_argument("--per-category", type=int, default=100)
+    parser.add_argument("--tracks", type=int, default=None,
+                        help="catalogue size (default: the generator's; larger = sparser)")
     parser.add_argument("--seed", type=int, default=0, help="data and split seed")
-    parser.add_argument("--workdir", default="/tmp/segue-meanvar-ablation")
-    parser.add_argument("--out", default="meanvar_ablation", help="writes OUT.json and OUT.md")
-    parser.add_argument("--variants", default=",".join(["popular", "cooccur", *VARIANTS]),
+    parser.add_argument("--workdir", default="/tmp/segue-neural-ablation")
+    parser.add_argument("--out", default="neural_ablation", help="writes OUT.json and OUT.md")
+    parser.add_argument("--variants", default=",".join([*REFERENCES, *VARIANTS]),
                         help="comma-separated keys of: " + ", ".join([*REFERENCES, *VARIANTS]))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra meanvar setting applied to every meanvar variant (repeatable)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads for meanvar")
+                        help="extra setting applied to every neural variant (repeatable)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads for the neural models")
     parser.add_argument("--reuse", action="store_true", help="reuse trained models whose settings match")
     parser.add_argument("--progress", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("segue.models.neural").setLevel(logging.INFO)  # one line per training round
 
     from segue.data.split import load_split
 
@@ -180,36 +202,43 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [k for k in keys if k not in REFERENCES and k not in VARIANTS]
     if unknown:
         parser.error(f"unknown variant(s) {unknown}; choose from {[*REFERENCES, *VARIANTS]}")
-    if any(k in VARIANTS for k in keys) and "default" not in keys:
-        keys.insert(0, "default")  # the deltas need it
-    keys.sort(key=lambda k: (k not in REFERENCES, k != "default"))
+    for base in NEURAL:  # the deltas need each model's defaults
+        if any(k.startswith(base + ":") for k in keys) and base not in keys:
+            keys.append(base)
+    keys.sort(key=lambda k: (k not in REFERENCES, k.split(":")[0], ":" in k))
 
     workdir = Path(args.workdir)
-    split_dir = build_data(workdir, args.playlists, args.per_category, args.seed)
+    split_dir = build_data(workdir, args.playlists, args.per_category, args.seed, args.tracks)
     split = load_split(split_dir)
     common = [f"threads={args.threads}", *args.set]
     rows, values = [], {}
     started = time.perf_counter()
     for key in keys:
-        model_name, settings = REFERENCES[key] if key in REFERENCES else ("meanvar", common + VARIANTS[key])
+        if key in REFERENCES:
+            model_name, settings = REFERENCES[key]
+        else:
+            model_name, settings = key.split(":")[0], common + VARIANTS[key]
         row, values[key] = run_variant(key, model_name, settings, split, split_dir, workdir / "models",
                                        args.reuse, args.progress)
         row["settings"] = settings if key in REFERENCES else VARIANTS[key]
         rows.append(row)
-    if "default" in values:
-        for row in rows:
-            if row["variant"] != "default":
-                row["delta"] = {m: paired_delta(values[row["variant"]][m], values["default"][m])
-                                for m in ("r_precision", "ndcg", "clicks")}
+    for row in rows:
+        base = row["variant"].split(":")[0]
+        if ":" in row["variant"] and base in values:
+            row["delta"] = {m: paired_delta(values[row["variant"]][m], values[base][m])
+                            for m in ("r_precision", "ndcg", "clicks")}
     total = time.perf_counter() - started
 
     n = rows[0]["overall"]["n"] if rows else 0
-    title = (f"meanvar ablation: {args.playlists:,} generated playlists (seed {args.seed}), split "
-             f"{args.per_category}/category ({n} challenge playlists); meanvar settings for all variants: "
-             f"{' '.join(common)}; {total / 60:.1f} min in all.")
-    legend = ("Δ = variant − default meanvar on the same playlists (paired bootstrap 95% CI); ±ci = half-width "
-              "of each model's own 95% bootstrap CI. Losses: last round's train loss, best round's held-out "
-              "full-softmax loss (comparable only between variants with the same data regime).")
+    train = rows[0].get("train_playlists") if rows else None
+    title = (f"neural ablation: {args.playlists:,} generated playlists (seed {args.seed}"
+             f"{f', ~{args.tracks:,} songs' if args.tracks else ''}), split {args.per_category}/category "
+             f"({n} challenge playlists); neural settings for all variants: {' '.join(common)}; "
+             f"{total / 60:.1f} min in all.")
+    legend = ("Δ = variant − the same model's defaults on the same playlists (paired bootstrap 95% CI); ±ci = "
+              "half-width of each model's own 95% bootstrap CI; pred/s = training predictions per second "
+              "(a pair for meanvar, a window position for sequential); val R-prec = best held-out R-precision "
+              "during training (its own held-out playlists, not the challenge set).")
     header = [title, legend, ""]
     lines = header + table(rows)
     print("\n".join(lines))
@@ -217,8 +246,9 @@ def main(argv: list[str] | None = None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     out.with_suffix(".json").write_text(json.dumps(
-        {"playlists": args.playlists, "per_category": args.per_category, "seed": args.seed,
-         "common_settings": common, "minutes": round(total / 60, 2), "rows": rows}, indent=1))
+        {"playlists": args.playlists, "per_category": args.per_category, "tracks": args.tracks, "seed": args.seed,
+         "train_playlists": train, "common_settings": common, "minutes": round(total / 60, 2), "rows": rows},
+        indent=1))
     print(f"wrote {out.with_suffix('.md')} and {out.with_suffix('.json')}", file=sys.stderr)
 
 

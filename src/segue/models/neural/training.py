@@ -1,23 +1,22 @@
-"""Training for the ``meanvar`` model: data regimes, the loop, and the torchrun entry point.
+"""Training machinery shared by segue's neural models: the loop, early stopping on held-out R-precision,
+the ALS warm start, sampled softmax, sparse row updates and data-parallel training (the torchrun launcher is
+:mod:`.distributed`; the training examples are :mod:`.examples`).
 
-Data regimes (``data`` config), both built as arrays, never a Python loop per pair. A training pair is the
-seed songs (a contiguous slice of the store's ``indices``: ``start``, ``length``) plus one target song:
+A network (a :class:`~segue.models.neural.layers.PlaylistNet`) says which examples it learns from and how
+they are batched; everything else is here. Each round: fresh examples (:mod:`.examples`; random prefix
+lengths, a ``shuffle`` share of unordered playlists), shuffled mini-batches, AdamW (row-wise sparse for the
+tables under the sampled softmax, below), gradients zeroed each step. After each round the held-out share
+of the training playlists is scored as challenge-like queries (1-100 seeds, the rest to find) over the
+full catalogue and its R-precision decides early stopping (``patience`` rounds without a better one; the
+best round's weights are restored): loss alone said little on sparse data, where the held-out loss keeps
+falling after the ranking has stopped improving. A round whose loss is not finite or far above chance
+stops training with a :class:`~segue.errors.ModelError` that names the learning rate.
 
-* ``seed`` -- the write-up's data: playlists with at least 30 songs, cut to their first 30; songs 1-20 are
-  the input, and the k-th of ``training_sets`` (<= 10) training sets uses song 20+k as the target.
-* ``prefix`` (default) -- the improvement the authors asked for: every playlist with at least 2 songs; each
-  round draws ``pairs_per_playlist`` prefixes of 1..``max_seeds`` songs, each with a target that follows the
-  prefix (``target=later``: any later song, as in the challenge where every held-out song counts;
-  ``target=next``: the very next song).
-
-The loop: shuffled mini-batches, AdamW (row-wise sparse for the tables under the sampled softmax, below),
-gradients zeroed each step, a held-out share of the training playlists scored after each round
-(full-softmax loss and recall@100 of the target, seeds excluded), early stopping with ``patience`` and the
-best round's weights restored. Full softmax while the catalogue has at most ``full_softmax_max`` songs
-(by default 50,000 on CPU, 4,000,000 on CUDA: on an H200 the full MPD's 2.26M-song softmax costs 37 ms a
-step); above that a sampled softmax: ``negatives`` shared negatives per batch drawn log-uniformly over
-the popularity rank, every logit corrected by -log(expected count) (log-Q) and accidental hits masked,
-which keeps a step's memory independent of the catalogue.
+Full softmax while the catalogue has at most ``full_softmax_max`` songs (by default 50,000 on CPU,
+4,000,000 on CUDA: on an H200 the full MPD's 2.26M-song softmax costs 37 ms a step); above that a sampled
+softmax: ``negatives`` shared negatives per batch drawn log-uniformly over the popularity rank, every logit
+corrected by -log(expected count) (log-Q) and accidental hits masked, which keeps a step's memory
+independent of the catalogue.
 
 Sparse updates (``sparse``, on by default; used with the sampled softmax only): a step touches the batch's
 seed, target and negative songs -- about 17k of 2.26M song rows at batch 512 -- and their albums and
@@ -26,33 +25,32 @@ the touched rows: their two moments and their weights, with bias correction by t
 as TensorFlow's LazyAdam and torch's SparseAdam). Rows a batch does not touch keep their moments
 unchanged instead of decaying them, which is the usual lazy-Adam approximation. ``embedding_decay`` is
 decoupled decay applied to the touched rows only (a row is decayed when it is used, not every step); the
-bias is never decayed. The MLPs keep dense AdamW. The full softmax (small catalogues) touches every row
+bias is never decayed. Dense layers keep dense AdamW. The full softmax (small catalogues) touches every row
 anyway and stays dense AdamW throughout. Under DDP the sparse gradients are all-reduced as sparse tensors
 (DistributedDataParallel expects them from ``nn.Embedding(sparse=True)``); tested with gloo on CPU. NCCL's
 sparse all-reduce is untested here: should it fail on GPUs, train with ``sparse=false``.
 
 Memory on the full MPD (2,262,292 songs, dim 50, float32): song table 2.26M x 50 x 4 B = 452 MB; with
 album (734,684) and artist (295,860) tables 658 MB of parameters with the song bias. Dense AdamW keeps
-two moments and a dense gradient: x4 = 2.6 GB (tied head; a separate head adds 1.8 GB), and reads and
-writes all of it every step. Sparse: parameters + moments (x3 = 2.0 GB) and gradients of the touched rows
-only. Full softmax would need batch x 2.26M logits and their gradient (512 x 2.26M x 4 B x 2 = 9.3 GB) per
-step; the sampled softmax needs 512 x 4096 x 4 B x 2 = 17 MB. So the full MPD trains in about 3 GB.
+two moments and a dense gradient: x4 = 2.6 GB, and reads and writes all of it every step. Sparse:
+parameters + moments (x3 = 2.0 GB) and gradients of the touched rows only. Full softmax would need batch x
+2.26M logits and their gradient (512 x 2.26M x 4 B x 2 = 9.3 GB) per step; the sampled softmax needs
+512 x 4096 x 4 B x 2 = 17 MB. So the full MPD trains in about 3 GB.
 
-Distributed: ``python -m torch.distributed.run --standalone --nproc_per_node N -m segue.models.meanvar_train
---store S --out M --config cfg.json`` (what :meth:`MeanVar.train_distributed` runs). Each rank takes its
-share of every round's shuffled pairs (equal step counts), DistributedDataParallel averages gradients (gloo
-on CPU, NCCL on GPUs), validation sums are all-reduced, rank 0 writes the model directory.
+Distributed: each rank takes its share of every round's shuffled examples (equal step counts),
+DistributedDataParallel averages gradients (gloo on CPU, NCCL on GPUs), the held-out sums are all-reduced,
+rank 0 writes the model directory.
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
 import hashlib
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -64,38 +62,27 @@ from safetensors.torch import save_file
 from segue.data.store import Store
 from segue.errors import InputError, ModelError
 from segue.io import atomic_path, write_json
-from segue.models.meanvar import MeanVarConfig, MeanVarNet, full_softmax_limit, resolve_device
+from segue.models.neural.config import NeuralConfig, full_softmax_limit, resolve_device
+from segue.models.neural.examples import SEED_LENGTH, Queries, csr_rows, holdout_queries, round_sequences
+from segue.models.neural.layers import ItemEmbeddings, PlaylistNet, title_tokens
 from segue.progress import progress_task
 
 log = logging.getLogger(__name__)
 
-SEED_LENGTH = 30     # the write-up cuts playlists to their first 30 songs ...
-SEED_INPUTS = 20     # ... and feeds songs 1-20 to the model
-VAL_TOP = 100
+BuildNet = Callable[[Store, NeuralConfig, np.ndarray], PlaylistNet]  # (store, config, train rows) -> net
+ALS_ITERATIONS = 15
+ALS_REGULARIZATION = 0.05
+ALS_ALPHA = 2.0          # confidence = alpha x BM25 weight, as segue's als model
+BM25_K1, BM25_B = 100.0, 0.8
 
 
-@dataclasses.dataclass
-class Pairs:
-    """Training pairs as arrays: seeds are ``indices[start : start + length]``; ``target`` one song each."""
-
-    start: np.ndarray    # (p,) int64 offset into the store's indices
-    length: np.ndarray   # (p,) int64 number of seed songs (>= 1)
-    target: np.ndarray   # (p,) int64 target song id
-
-    def __len__(self) -> int:
-        return len(self.target)
-
-    def take(self, sel: np.ndarray) -> "Pairs":
-        return Pairs(self.start[sel], self.length[sel], self.target[sel])
-
-
-def select_playlists(store: Store, config: MeanVarConfig) -> np.ndarray:
+def select_playlists(store: Store, config: NeuralConfig) -> np.ndarray:
     """Rows of the playlists training may use: the first ``files`` x 1000 (the write-up's slices) or all."""
     n = store.n_playlists if config.files <= 0 else min(store.n_playlists, config.files * 1000)
     return np.arange(n, dtype=np.int64)
 
 
-def split_holdout(rows: np.ndarray, config: MeanVarConfig, rng: np.random.Generator):
+def split_holdout(rows: np.ndarray, config: NeuralConfig, rng: np.random.Generator):
     """(train rows, held-out rows): a random ``holdout`` share of the playlists, at most ``max_holdout``."""
     n_val = min(config.max_holdout, int(round(len(rows) * config.holdout)))
     if n_val == 0 or len(rows) - n_val < 1:
@@ -104,79 +91,37 @@ def split_holdout(rows: np.ndarray, config: MeanVarConfig, rng: np.random.Genera
     return np.sort(rows[perm[n_val:]]), np.sort(rows[perm[:n_val]])
 
 
-def seed_pairs(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, training_sets: int = 10) -> Pairs:
-    """The write-up's ten training sets: 20 seed songs, target song 20+k (k = 1..training_sets)."""
-    lengths = indptr[rows + 1] - indptr[rows]
-    keep = rows[lengths >= SEED_LENGTH]
-    start = np.repeat(indptr[keep], training_sets)
-    offset = np.tile(np.arange(SEED_INPUTS, SEED_INPUTS + training_sets, dtype=np.int64), len(keep))
-    return Pairs(start, np.full(len(start), SEED_INPUTS, np.int64), indices[start + offset].astype(np.int64))
-
-
-def prefix_pairs(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, config: MeanVarConfig,
-                 rng: np.random.Generator) -> Pairs:
-    """``pairs_per_playlist`` (prefix of 1..max_seeds songs, a following song) per playlist of >= 2 songs."""
-    lengths = indptr[rows + 1] - indptr[rows]
-    keep = lengths >= 2
-    rows, lengths = rows[keep], lengths[keep]
-    per = config.pairs_per_playlist
-    starts = np.repeat(indptr[rows], per)
-    n = np.repeat(lengths, per)
-    top = np.minimum(n - 1, config.max_seeds)
-    seeds = 1 + (rng.random(len(n)) * top).astype(np.int64)                 # 1..top
-    if config.target == "next":
-        pos = seeds
-    else:
-        pos = seeds + (rng.random(len(n)) * (n - seeds)).astype(np.int64)   # seeds..n-1
-    return Pairs(starts, seeds, indices[starts + pos].astype(np.int64))
-
-
-def build_pairs(store: Store, rows: np.ndarray, config: MeanVarConfig, rng: np.random.Generator) -> Pairs:
-    if config.data == "seed":
-        return seed_pairs(store.indptr, store.indices, rows, config.training_sets)
-    return prefix_pairs(store.indptr, store.indices, rows, config, rng)
-
-
-def collate(indices: np.ndarray, pairs: Pairs, device) -> tuple[torch.Tensor, ...]:
-    """A batch of pairs -> (tokens (T,), segments (T,), counts (b,), targets (b,)) tensors."""
-    counts = pairs.length
-    total = int(counts.sum())
-    first = np.cumsum(counts) - counts
-    segments = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
-    positions = np.repeat(pairs.start - first, counts) + np.arange(total, dtype=np.int64)
-    tokens = indices[positions].astype(np.int64)
-    to = lambda a: torch.from_numpy(a).to(device, non_blocking=True)  # noqa: E731
-    return to(tokens), to(segments), to(counts.astype(np.int64)), to(pairs.target.astype(np.int64))
+def store_titles(store: Store, config: NeuralConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Hashed title features of every store playlist (CSR); empty rows when the model takes no title."""
+    if not config.title:
+        return np.zeros(store.n_playlists + 1, np.int64), np.zeros(0, np.int64)
+    return title_tokens(store.names, store.n_playlists, config.title_buckets)
 
 
 # ---- initialisation -------------------------------------------------------------------------------
-def als_item_factors(store: Store, rows: np.ndarray, config: MeanVarConfig) -> np.ndarray:
-    """Item factors (n_tracks, dim) of implicit's ALS fitted on the training playlists."""
+def als_item_factors(store: Store, rows: np.ndarray, config: NeuralConfig) -> np.ndarray:
+    """Item factors (n_tracks, dim) of implicit's ALS on the training playlists, BM25-weighted as segue's
+    ``als`` model (fitted at the model width, so no projection is needed)."""
     from implicit.cpu.als import AlternatingLeastSquares
+    from implicit.nearest_neighbours import bm25_weight
     from threadpoolctl import threadpool_limits
 
-    matrix = store.csr(binary=True)[rows]
+    matrix = store.csr(binary=True)[rows].tocsr()
+    confidence = (ALS_ALPHA * bm25_weight(matrix.astype(np.float32), K1=BM25_K1, B=BM25_B)).tocsr()
     with threadpool_limits(1, "blas"):
-        als = AlternatingLeastSquares(factors=config.dim, regularization=0.05, iterations=15, alpha=1.0,
-                                      random_state=config.seed, num_threads=max(0, config.threads),
-                                      calculate_training_loss=False)
-        als.fit(matrix.tocsr(), show_progress=False)
+        als = AlternatingLeastSquares(factors=config.dim, regularization=ALS_REGULARIZATION,
+                                      iterations=ALS_ITERATIONS, alpha=1.0, random_state=config.seed,
+                                      num_threads=max(0, config.threads), calculate_training_loss=False)
+        als.fit(confidence.astype(np.float32), show_progress=False)
     return np.asarray(als.item_factors, dtype=np.float32)[:, : config.dim]
 
 
-def build_net(store: Store, config: MeanVarConfig, rows: np.ndarray) -> MeanVarNet:
-    net = MeanVarNet(config, store.n_tracks, track_album=store.track_album, track_artist=store.track_artist,
-                     n_albums=store.n_albums, n_artists=store.n_artists)
-    if config.init == "als":
-        factors = torch.from_numpy(als_item_factors(store, rows, config))
-        with torch.no_grad():
-            target_std = net.track_emb.weight.std()
-            # rescale so the average song vector has the random init's size; unseen songs keep a small jitter
-            factors = factors * (target_std / factors[factors.abs().sum(1) > 0].std().clamp_min(1e-8))
-            net.track_emb.weight.copy_(factors + 0.1 * net.track_emb.weight)
-    return net
+def warm_start_from_als(items: ItemEmbeddings, store: Store, rows: np.ndarray, config: NeuralConfig) -> None:
+    """Start the song vectors from ALS fitted on ``rows`` (see :meth:`ItemEmbeddings.warm_start`)."""
+    items.warm_start(als_item_factors(store, rows, config))
 
 
+# ---- optimisation ----------------------------------------------------------------------------------
 class RowAdamW(torch.optim.Optimizer):
     """AdamW for tables with sparse gradients that updates only the rows a step touches (lazy Adam).
 
@@ -243,15 +188,17 @@ class Optimizers:
             optimizer.step()
 
 
-def make_optimizer(net: MeanVarNet, config: MeanVarConfig, sparse: bool = False) -> Optimizers:
-    """Dense: AdamW over everything. Sparse (the net in sparse mode): :class:`RowAdamW` for the tables and
-    the song bias, AdamW for the MLPs. Tables decay by ``embedding_decay``, MLP weights by ``weight_decay``,
-    biases (MLP and per-song) not at all."""
-    tables, bias, weights, flat = [], [], [], []
+def make_optimizer(net: torch.nn.Module, config: NeuralConfig, sparse: bool = False) -> Optimizers:
+    """Dense: AdamW over everything but the title table. Sparse (the net in sparse mode): :class:`RowAdamW`
+    for the song tables and the song bias too. The title table always takes sparse gradients and RowAdamW.
+    Tables decay by ``embedding_decay``, weight matrices by ``weight_decay``, biases not at all."""
+    always_rows, tables, bias, weights, flat = [], [], [], [], []
     for name, param in net.named_parameters():
-        if name.endswith("_emb.weight"):
+        if name.endswith("title_emb.weight"):
+            always_rows.append(param)
+        elif name.endswith("_emb.weight") and not name.endswith("bias_emb.weight"):
             tables.append(param)
-        elif name == "out_bias.weight":
+        elif name.endswith("bias_emb.weight"):
             bias.append(param)
         elif param.ndim >= 2:
             weights.append(param)
@@ -261,11 +208,15 @@ def make_optimizer(net: MeanVarNet, config: MeanVarConfig, sparse: bool = False)
              {"params": flat, "weight_decay": 0.0}]
     rows = [{"params": tables, "weight_decay": config.embedding_decay},
             {"params": bias, "weight_decay": 0.0}]
-    rows = [g for g in rows if g["params"]]
+    title = [{"params": always_rows, "weight_decay": config.embedding_decay}]
     if not sparse:
-        return Optimizers(torch.optim.AdamW([g for g in rows + dense if g["params"]], lr=config.lr))
+        dense, rows = rows + dense, title
+    else:
+        rows = rows + title
+    rows = [g for g in rows if g["params"]]
+    dense = [g for g in dense if g["params"]]
     return Optimizers(RowAdamW(rows, lr=config.lr) if rows else None,
-                      torch.optim.AdamW([g for g in dense if g["params"]], lr=config.lr))
+                      torch.optim.AdamW(dense, lr=config.lr) if dense else None)
 
 
 # ---- sampled softmax ---------------------------------------------------------------------------------
@@ -298,16 +249,16 @@ def sampled_softmax_loss(pos, neg, targets, negatives, log_q, s: int) -> torch.T
     return F.cross_entropy(logits, torch.zeros(len(targets), dtype=torch.long, device=logits.device))
 
 
-def train_step(model, optimizer: Optimizers, batch: tuple[torch.Tensor, ...], config: MeanVarConfig,
+def train_step(model, optimizer: Optimizers, batch: dict, config: NeuralConfig,
                sampler: LogUniformSampler | None) -> torch.Tensor:
     """One optimisation step on a collated batch (sampled softmax when ``sampler`` is given); the loss."""
-    tokens, segments, counts, targets = batch
     if sampler is not None:
         negatives = sampler.sample(config.negatives)
-        pos, neg = model(tokens, segments, counts, targets, negatives)
+        (pos, neg), targets = model(batch, negatives)
         loss = sampled_softmax_loss(pos, neg, targets, negatives, sampler.log_q, config.negatives)
     else:
-        loss = F.cross_entropy(model(tokens, segments, counts), targets)
+        logits, targets = model(batch)
+        loss = F.cross_entropy(logits, targets)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -316,28 +267,41 @@ def train_step(model, optimizer: Optimizers, batch: tuple[torch.Tensor, ...], co
 
 # ---- evaluation -----------------------------------------------------------------------------------------
 @torch.no_grad()
-def evaluate(net: MeanVarNet, indices: np.ndarray, pairs: Pairs, device, chunk_floats: int = 1 << 24):
-    """Sums over ``pairs``: (full-softmax cross-entropy, recall@100 hits with seeds excluded, count)."""
+def r_precision_sums(net: PlaylistNet, queries: Queries, titles: tuple[np.ndarray, np.ndarray],
+                     chunk_floats: int = 1 << 24) -> tuple[float, int]:
+    """(sum of R-precision, count) over ``queries``: every song ranked (seeds excluded), the top |truth|
+    compared with the truth. The challenge's headline metric, on the full catalogue (never sampled)."""
     was_training = net.training
     net.eval()
-    items = net.item_vectors()
+    items = net.items.vectors()
     out = net.output_vectors(items=items)
     bias = net.output_bias()
-    step = max(1, chunk_floats // max(1, net.n_tracks))
-    loss_sum, hits, count = 0.0, 0.0, 0
-    for lo in range(0, len(pairs), step):
-        tokens, segments, counts, targets = collate(indices, pairs.take(np.arange(lo, min(len(pairs), lo + step))),
-                                                    device)
-        logits = net.encode(tokens, segments, counts, items=items) @ out.T
+    n = out.shape[0]
+    step = max(1, chunk_floats // max(1, n))
+    total, count = 0.0, 0
+    for lo in range(0, len(queries), step):
+        q = queries.take(np.arange(lo, min(len(queries), lo + step)))
+        t_off, t_ids = csr_rows(titles[0], titles[1], q.rows)
+        scores = net.playlist_vectors(q.seed_indptr, q.seed_indices, t_off, t_ids, items=items) @ out.T
         if bias is not None:
-            logits += bias
-        loss_sum += float(F.cross_entropy(logits, targets, reduction="sum"))
-        logits[segments, tokens] = float("-inf")
-        target_logit = logits.gather(1, targets.unsqueeze(1))
-        hits += float(((logits > target_logit).sum(1) < VAL_TOP).sum())
-        count += len(targets)
+            scores += bias
+        device = scores.device
+        b = len(q)
+        seed_rows = torch.from_numpy(np.repeat(np.arange(b), np.diff(q.seed_indptr))).to(device)
+        scores[seed_rows, torch.from_numpy(q.seed_indices.astype(np.int64)).to(device)] = float("-inf")
+        size = np.diff(q.truth_indptr)
+        truth = torch.zeros(b, n, dtype=torch.bool, device=device)
+        truth[torch.from_numpy(np.repeat(np.arange(b), size)).to(device),
+              torch.from_numpy(q.truth_indices.astype(np.int64)).to(device)] = True
+        r = torch.from_numpy(size).to(device)
+        width = int(min(n, max(1, size.max())))
+        top = scores.topk(width, dim=1).indices
+        hits = truth.gather(1, top) & (torch.arange(width, device=device)[None, :] < r[:, None])
+        ok = r > 0
+        total += float((hits.sum(1)[ok] / r[ok]).sum())
+        count += int(ok.sum())
     net.train(was_training)
-    return loss_sum, hits, count
+    return total, count
 
 
 # ---- the loop ---------------------------------------------------------------------------------------------
@@ -355,7 +319,29 @@ def param_hash(net: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def write_checkpoint(directory: str, net: MeanVarNet, config: MeanVarConfig, history: list[dict]) -> None:
+def check_finite(record: dict, name: str, config: NeuralConfig, n_tracks: int) -> None:
+    """A ModelError if a round's loss is NaN, infinite or far above chance: training diverged.
+
+    Predicting every song as equally likely scores log(n_tracks); a loss over ten times that (the sampled
+    loss ranges over ``negatives`` + 1 songs) only comes from weights that have run away.
+    """
+    loss = record["train_loss"]
+    if not math.isfinite(loss) or loss > 10.0 * math.log(n_tracks + config.negatives + 1):
+        raise ModelError(
+            f"{name} training diverged in round {record['round']} (train loss {loss:.4g}, chance is about "
+            f"{math.log(n_tracks):.1f}) with lr={config.lr}; lower the learning rate "
+            f"(e.g. --set lr={config.lr / 10:g}). No model was saved.")
+
+
+def check_finite_weights(net: torch.nn.Module, name: str, config: NeuralConfig) -> None:
+    """A ModelError if any weight is NaN or infinite (never return, hence never save, such a net)."""
+    bad = [k for k, v in net.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ModelError(f"{name} training produced non-finite weights ({', '.join(bad[:3])}) with lr={config.lr}; "
+                         f"lower the learning rate (e.g. --set lr={config.lr / 10:g}). No model was saved.")
+
+
+def write_checkpoint(directory: str, net: torch.nn.Module, config: NeuralConfig, history: list[dict]) -> None:
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
     with atomic_path(path / "last.safetensors") as tmp:
@@ -363,10 +349,25 @@ def write_checkpoint(directory: str, net: MeanVarNet, config: MeanVarConfig, his
     write_json(path / "last.json", {"config": dataclasses.asdict(config), "history": history})
 
 
-def train(store: Store, config: MeanVarConfig, progress: bool = False) -> tuple[MeanVarNet, dict]:
-    """Fit a :class:`MeanVarNet` on ``store``; returns the net (best held-out round) and a fit summary.
+def round_examples(net: PlaylistNet, store: Store, rows: np.ndarray, config: NeuralConfig, minimum: int,
+                   rng: np.random.Generator):
+    """This round's sequences and examples; on a small store more draws until there are ``minimum``."""
+    shuffle = 0.0 if config.data == "seed" else config.shuffle
+    seqs = round_sequences(store.indptr, store.indices, rows, shuffle, rng)
+    parts = [net.round_examples(seqs, config, rng)]
+    total = len(parts[0])
+    while 0 < total < minimum:
+        parts.append(net.round_examples(seqs, config, rng))
+        total += len(parts[-1])
+    return seqs, type(parts[0]).concat(parts) if len(parts) > 1 else parts[0]
 
-    Runs data-parallel when a ``torch.distributed`` process group is initialised (see :func:`main`).
+
+def train(store: Store, config: NeuralConfig, build_net: BuildNet, name: str = "neural",
+          progress: bool = False) -> tuple[PlaylistNet, dict]:
+    """Fit the net ``build_net(store, config, train_rows)`` on ``store``; returns it (best held-out round,
+    on the CPU) and a fit summary. ``name`` labels progress bars, logs and errors.
+
+    Runs data-parallel when a ``torch.distributed`` process group is initialised (see :mod:`.distributed`).
     """
     rank, world = _dist()
     if config.threads > 0:
@@ -376,18 +377,17 @@ def train(store: Store, config: MeanVarConfig, progress: bool = False) -> tuple[
     device = resolve_device(config.device)
     if world > 1 and device.type == "cuda":
         device = torch.device("cuda", torch.cuda.current_device())
-    indptr, indices = store.indptr, store.indices
 
     rows = select_playlists(store, config)
     train_rows, val_rows = split_holdout(rows, config, rng)
-    val_pairs = build_pairs(store, val_rows, config, np.random.default_rng(config.seed + 1))
-    if len(val_pairs):
-        val_pairs = val_pairs.take(np.arange(rank, len(val_pairs), world))
-    lengths = indptr[train_rows + 1] - indptr[train_rows]
+    lengths = store.indptr[train_rows + 1] - store.indptr[train_rows]
     need = SEED_LENGTH if config.data == "seed" else 2
     if not np.any(lengths >= need):
         raise InputError(f"{store.path}: no training playlists with at least {need} songs (data={config.data}); "
                          "use more playlists (files=0) or data=prefix.")
+    titles = store_titles(store, config)
+    queries = holdout_queries(store.indptr, store.indices, val_rows, np.random.default_rng(config.seed + 1))
+    queries = queries.take(np.arange(rank, len(queries), world))
 
     net = build_net(store, config, train_rows).to(device)
     sampled = store.n_tracks > full_softmax_limit(config, device)
@@ -403,52 +403,59 @@ def train(store: Store, config: MeanVarConfig, progress: bool = False) -> tuple[
     optimizer = make_optimizer(net, config, sparse=sparse)
     sampler = LogUniformSampler(store.track_count, device, config.seed * 1000 + rank) if sampled else None
     batch = config.batch_size
+    minimum = 0 if config.data == "seed" else config.min_steps * batch * world
     shuffle_rng = np.random.default_rng(config.seed + 2)
 
     history: list[dict] = []
-    best_loss, best_state, bad_rounds = math.inf, None, 0
+    best_score, best_state, bad_rounds = -math.inf, None, 0
     started = time.perf_counter()
     for round_no in range(1, config.rounds + 1):
-        pairs = build_pairs(store, train_rows, config, np.random.default_rng(config.seed + 100 + round_no))
-        order = shuffle_rng.permutation(len(pairs))
+        round_rng = np.random.default_rng(config.seed + 100 + round_no)
+        seqs, examples = round_examples(net, store, train_rows, config, minimum, round_rng)
+        order = shuffle_rng.permutation(len(examples))
         steps = len(order) // (batch * world) or 1
         mine = order[rank::world]
         net.train()
         t0 = time.perf_counter()
-        loss_sum, seen = 0.0, 0
-        with progress_task(f"meanvar round {round_no}/{config.rounds}", steps, progress and rank == 0) as advance:
+        loss_sum, seen, predicted = 0.0, 0, 0
+        with progress_task(f"{name} round {round_no}/{config.rounds}", steps, progress and rank == 0) as advance:
             for step in range(steps):
                 sel = mine[step * batch : (step + 1) * batch]
-                loss = train_step(model, optimizer, collate(indices, pairs.take(sel), device), config, sampler)
+                data = net.collate(seqs, examples.take(sel), titles, device, round_rng)
+                loss = train_step(model, optimizer, data, config, sampler)
                 loss_sum += float(loss) * len(sel)
                 seen += len(sel)
+                predicted += int((data["targets"] >= 0).sum())
                 if step % 10 == 0 or step == steps - 1:
                     elapsed = time.perf_counter() - t0
                     advance(1, loss=loss_sum / seen, rate=f"{seen * world / max(elapsed, 1e-9):,.0f}/s")
                 else:
                     advance(1)
         seconds = time.perf_counter() - t0
-        record = {"round": round_no, "train_loss": loss_sum / max(1, seen), "pairs": seen * world,
-                  "seconds": round(seconds, 2), "pairs_per_s": round(seen * world / max(seconds, 1e-9), 1)}
-        if len(val_rows):
-            sums = torch.tensor(evaluate(net, indices, val_pairs, device), dtype=torch.float64)
-            if world > 1:
-                sums = sums.to(device)
-                dist.all_reduce(sums)
-            val_loss, hits, count = (float(x) for x in sums.cpu())
-            record.update(val_loss=val_loss / max(count, 1), val_recall_at_100=hits / max(count, 1))
+        # a prediction is one (playlist so far, song to rank first) example: a pair, or a window position
+        record = {"round": round_no, "train_loss": loss_sum / max(1, seen), "examples": seen * world,
+                  "predictions": predicted * world, "steps": steps, "seconds": round(seconds, 2),
+                  "predictions_per_s": round(predicted * world / max(seconds, 1e-9), 1)}
         if world > 1:
             loss_t = torch.tensor([record["train_loss"]], dtype=torch.float64, device=device)
             dist.all_reduce(loss_t)
             record["train_loss"] = float(loss_t) / world
+        check_finite(record, name, config, store.n_tracks)
+        if len(val_rows):
+            sums = torch.tensor(r_precision_sums(net, queries, titles), dtype=torch.float64)
+            if world > 1:
+                sums = sums.to(device)
+                dist.all_reduce(sums)
+            total, count = (float(x) for x in sums.cpu())
+            record["val_r_precision"] = total / max(count, 1)
         history.append(record)
-        log.info("meanvar round %d: %s", round_no, record)
+        log.info("%s round %d: %s", name, round_no, record)
         if rank == 0 and config.checkpoint_dir:
             write_checkpoint(config.checkpoint_dir, net, config, history)
-        if "val_loss" not in record:
+        if "val_r_precision" not in record:
             continue
-        if record["val_loss"] < best_loss - 1e-4:
-            best_loss, bad_rounds = record["val_loss"], 0
+        if record["val_r_precision"] > best_score + 1e-4:
+            best_score, bad_rounds = record["val_r_precision"], 0
             best_state = copy.deepcopy(net.state_dict())
         else:
             bad_rounds += 1
@@ -456,11 +463,12 @@ def train(store: Store, config: MeanVarConfig, progress: bool = False) -> tuple[
                 break
     if best_state is not None:
         net.load_state_dict(best_state)
+    check_finite_weights(net, name, config)
     net.set_sparse(False)
     net.eval()
     info = {
         "history": history,
-        "best_round": min(history, key=lambda r: r.get("val_loss", math.inf))["round"] if history else None,
+        "best_round": max(history, key=lambda r: r.get("val_r_precision", -math.inf))["round"] if history else None,
         "rounds_run": len(history),
         "train_playlists": int(len(train_rows)),
         "holdout_playlists": int(len(val_rows)),
@@ -475,37 +483,3 @@ def train(store: Store, config: MeanVarConfig, progress: bool = False) -> tuple[
         dist.all_gather_object(hashes, param_hash(net))
         info["rank_param_sha256"] = hashes
     return net.cpu(), info
-
-
-def main(argv: list[str] | None = None) -> None:
-    """torchrun entry point: every rank trains; rank 0 writes the model directory."""
-    from segue.config import config_from_dict
-    from segue.io import read_json
-    from segue.models.meanvar import MeanVar
-
-    parser = argparse.ArgumentParser(prog="python -m segue.models.meanvar_train", description=__doc__.split("\n")[0])
-    parser.add_argument("--store", required=True)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--config", help="JSON file of MeanVarConfig fields")
-    parser.add_argument("--progress", action="store_true")
-    args = parser.parse_args(argv)
-    config = config_from_dict(MeanVarConfig, read_json(args.config)) if args.config else MeanVarConfig()
-    use_cuda = resolve_device(config.device).type == "cuda"
-    distributed = "WORLD_SIZE" in __import__("os").environ
-    if distributed:
-        if use_cuda:
-            torch.cuda.set_device(int(__import__("os").environ.get("LOCAL_RANK", 0)))
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    try:
-        model = MeanVar(config).fit(Store.open(args.store), progress=args.progress)
-        if _dist()[0] == 0:
-            model.save(args.out)
-        if distributed:
-            dist.barrier()
-    finally:
-        if distributed:
-            dist.destroy_process_group()
-
-
-if __name__ == "__main__":
-    main()
