@@ -11,9 +11,9 @@
    space, are trial 0, so the winner is never worse than them on the validation set). A trial is scored
    with segue's own metrics (:mod:`segue.evaluate.metrics`) in :data:`SCORE_STEPS` steps over a fixed
    shuffle of the validation playlists, reporting the running mean after each, so the median pruner stops
-   hopeless trials before they score every playlist. No model reports results during training (ALS could,
-   per iteration, but folding in the validation set costs as much as an iteration), so that is the only
-   pruning;
+   hopeless trials before they score every playlist. That is the only pruning: no model reports results on
+   the validation split while it trains (ALS could per iteration, at the cost of a fold-in per report; the
+   neural models score their own held-out playlists per round, but only for their early stopping);
 3. trains the best settings on the whole ``store`` and writes ``out`` as an ordinary model directory:
    ``config.json`` records the search under ``fit_info.search`` (space, trials, best value, validation
    split), ``study.sqlite3`` is the Optuna study, ``search.png`` plots it.
