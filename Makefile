@@ -26,6 +26,7 @@ bench: setup
 	$(PY) benchmarks/score.py
 	$(PY) benchmarks/models.py
 	$(PY) benchmarks/train_meanvar.py
+	$(PY) benchmarks/serve.py
 
 clean:
 	rm -rf demo-data .pytest_cache

@@ -4,8 +4,9 @@
         [--tracks N] [--workdir /tmp/segue-neural-ablation] [--out neural_ablation]
         [--variants popular,als,meanvar,sequential,...] [--set rounds=3] [--threads 2] [--reuse]
 
-Builds (or reuses, in ``--workdir``) generated MPD slices (``--tracks``: the catalogue size; a large one per
-playlist makes the data sparse like real playlists, where most songs occur in 1-3 playlists), their store
+Builds (or reuses, in ``--workdir``) generated MPD slices (``--profile``: the generator's profile, by default
+``segue synth``'s realistic one where most songs occur in 1-3 playlists, as in real playlists; ``--tracks``:
+the catalogue size, larger = sparser), their store
 and a challenge-style split, then trains the references (``popular``, ``als``) and each neural variant --
 the model's defaults with one setting changed (``--set`` settings apply to every neural variant) -- one at
 a time in this process, and evaluates each on the split (:func:`segue.evaluate.runner.evaluate_model`).
@@ -59,6 +60,8 @@ VARIANTS = {
     "sequential:target=later": ["target=later"],
     "sequential:holdout=0.1": ["holdout=0.1"],
     "sequential:max_len=101": ["max_len=101"],
+    "sequential:lr=3e-3": ["lr=3e-3"],
+    "sequential:lr=3e-4": ["lr=3e-4"],
     "sequential:min_steps=0": ["min_steps=0"],
     "sequential:layers=1": ["layers=1"],
     "sequential:dim=128": ["dim=128", "heads=4"],
@@ -66,13 +69,15 @@ VARIANTS = {
 SHOWN = ("r_precision", "ndcg", "clicks")
 
 
-def build_data(workdir: Path, playlists: int, per_category: int, seed: int, tracks: int | None) -> Path:
+def build_data(workdir: Path, playlists: int, per_category: int, seed: int, tracks: int | None,
+               profile: str | None) -> Path:
     """Slices -> store -> split under ``workdir`` (reused when ``data.json`` matches); returns the split dir."""
     from segue.data.ingest import ingest
     from segue.data.split import make_split
     from segue.data.synth import synthesize
 
-    wanted = {"playlists": playlists, "per_category": per_category, "seed": seed, "tracks": tracks}
+    wanted = {"playlists": playlists, "per_category": per_category, "seed": seed, "tracks": tracks,
+              "profile": profile}
     stamp = workdir / "data.json"
     split_dir = workdir / "split"
     if stamp.exists() and json.loads(stamp.read_text()) == wanted and (split_dir / "train").exists():
@@ -80,7 +85,8 @@ def build_data(workdir: Path, playlists: int, per_category: int, seed: int, trac
         return split_dir
     workdir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    synthesize(workdir / "slices", playlists, seed=seed, tracks_approx=tracks)
+    synthesize(workdir / "slices", playlists, seed=seed, tracks_approx=tracks,
+               **({"profile": profile} if profile else {}))
     store = ingest([workdir / "slices"], workdir / "store", workers=0)
     make_split(store, split_dir, per_category=per_category, seed=seed)
     stamp.write_text(json.dumps(wanted))
@@ -158,14 +164,13 @@ def _fmt(x, spec: str) -> str:
 
 def table(rows: list[dict]) -> list[str]:
     head = ["variant", "settings", "fit s", "rounds", "pred/s", "val R-prec", "R-prec ±ci", "NDCG ±ci",
-            "clicks ±ci", "ΔR-prec [paired 95% CI]", "ΔNDCG [paired 95% CI]"]
+            "clicks ±ci", "ΔR-prec [paired 95% CI]", "ΔNDCG [paired 95% CI]", "ΔR-prec vs als [paired 95% CI]"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for r in rows:
         o, ci = r["overall"], r["ci95"]
         half = {m: (ci[m][1] - ci[m][0]) / 2 if ci.get(m) else None for m in SHOWN}
         delta = []
-        for m in ("r_precision", "ndcg"):
-            d = r.get("delta", {}).get(m)
+        for d in (r.get("delta", {}).get("r_precision"), r.get("delta", {}).get("ndcg"), r.get("vs_als")):
             delta.append("—" if d is None else f"{d[0]:+.4f} [{d[1]:+.4f}, {d[2]:+.4f}]")
         lines.append("| " + " | ".join([
             r["variant"], " ".join(r["settings"]) or "(defaults)", f"{r['fit_s']:.0f}",
@@ -182,6 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--per-category", type=int, default=100)
     parser.add_argument("--tracks", type=int, default=None,
                         help="catalogue size (default: the generator's; larger = sparser)")
+    parser.add_argument("--profile", default=None, help="generator profile (default: segue synth's)")
     parser.add_argument("--seed", type=int, default=0, help="data and split seed")
     parser.add_argument("--workdir", default="/tmp/segue-neural-ablation")
     parser.add_argument("--out", default="neural_ablation", help="writes OUT.json and OUT.md")
@@ -208,7 +214,7 @@ def main(argv: list[str] | None = None) -> None:
     keys.sort(key=lambda k: (k not in REFERENCES, k.split(":")[0], ":" in k))
 
     workdir = Path(args.workdir)
-    split_dir = build_data(workdir, args.playlists, args.per_category, args.seed, args.tracks)
+    split_dir = build_data(workdir, args.playlists, args.per_category, args.seed, args.tracks, args.profile)
     split = load_split(split_dir)
     common = [f"threads={args.threads}", *args.set]
     rows, values = [], {}
@@ -224,6 +230,8 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(row)
     for row in rows:
         base = row["variant"].split(":")[0]
+        if base in NEURAL and "als" in values:
+            row["vs_als"] = paired_delta(values[row["variant"]]["r_precision"], values["als"]["r_precision"])
         if ":" in row["variant"] and base in values:
             row["delta"] = {m: paired_delta(values[row["variant"]][m], values[base][m])
                             for m in ("r_precision", "ndcg", "clicks")}
@@ -231,11 +239,13 @@ def main(argv: list[str] | None = None) -> None:
 
     n = rows[0]["overall"]["n"] if rows else 0
     train = rows[0].get("train_playlists") if rows else None
-    title = (f"neural ablation: {args.playlists:,} generated playlists (seed {args.seed}"
+    title = (f"neural ablation: {args.playlists:,} generated playlists ({args.profile or 'default'} profile, "
+             f"seed {args.seed}"
              f"{f', ~{args.tracks:,} songs' if args.tracks else ''}), split {args.per_category}/category "
              f"({n} challenge playlists); neural settings for all variants: {' '.join(common)}; "
              f"{total / 60:.1f} min in all.")
-    legend = ("Δ = variant − the same model's defaults on the same playlists (paired bootstrap 95% CI); ±ci = "
+    legend = ("Δ = variant − the same model's defaults (vs als: − als) on the same playlists (paired bootstrap "
+              "95% CI); ±ci = "
               "half-width of each model's own 95% bootstrap CI; pred/s = training predictions per second "
               "(a pair for meanvar, a window position for sequential); val R-prec = best held-out R-precision "
               "during training (its own held-out playlists, not the challenge set).")
@@ -246,7 +256,8 @@ def main(argv: list[str] | None = None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     out.with_suffix(".json").write_text(json.dumps(
-        {"playlists": args.playlists, "per_category": args.per_category, "tracks": args.tracks, "seed": args.seed,
+        {"playlists": args.playlists, "per_category": args.per_category, "tracks": args.tracks,
+         "profile": args.profile, "seed": args.seed,
          "train_playlists": train, "common_settings": common, "minutes": round(total / 60, 2), "rows": rows},
         indent=1))
     print(f"wrote {out.with_suffix('.md')} and {out.with_suffix('.json')}", file=sys.stderr)

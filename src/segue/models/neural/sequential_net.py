@@ -42,6 +42,7 @@ class SequentialConfig(NeuralConfig):
     ff_mult: int = 2                 # MLP hidden width = ff_mult x dim
     max_len: int = 50                # songs per training window; seeds read at inference: max_len - 1
     target: str = "next"             # "next": the next song at every position; "later": a random later one
+    lr: float = 1e-3                 # 3e-3 (meanvar's) overfit the ALS start in one round on sparse data
     batch_size: int = 64             # windows per batch (each up to max_len predictions)
     full_softmax_max: int = 5_000    # a batch predicts up to batch_size x max_len songs: sample above this
     negatives: int = 2048            # shared sampled negatives per batch (of up to batch_size x max_len rows)
