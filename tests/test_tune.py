@@ -19,7 +19,7 @@ from segue.io import read_json
 from segue.models.base import available_models, get_model_class, load_model
 
 # The models whose search space the project declares; a model added later gets one or is listed here.
-TUNED_MODELS = ("popular", "title", "cooccur", "als", "meanvar", "sequential")
+TUNED_MODELS = ("popular", "title", "cooccur", "als", "meanvar", "sequential", "rerank")
 
 
 @pytest.fixture(scope="module")

@@ -105,10 +105,23 @@ class RerankConfig(ModelConfig):
         return [item.split(".", 1)[1] for item in items if item.split(".", 1)[0].strip() == model]
 
 
+# `segue tune rerank`: the ranker's own settings and the candidate list length (candidate models keep their
+# defaults; tune them on their own first and pass them with candidate_settings).
+SEARCH_SPACE = {
+    "n_candidates": {"low": 50, "high": 500, "log": True},
+    "num_leaves": {"low": 8, "high": 127, "log": True},
+    "learning_rate": {"low": 0.01, "high": 0.2, "log": True},
+    "min_data_in_leaf": {"low": 20, "high": 500, "log": True},
+    "feature_fraction": {"low": 0.5, "high": 1.0},
+    "truncation_level": {"low": 20, "high": 300, "log": True},
+}
+
+
 @register
 class Rerank(Recommender):
     name = "rerank"
     Config = RerankConfig
+    search_space = SEARCH_SPACE
     uses_title_fallback = False  # the candidate models fall back to titles themselves
     array_files = (RANKER_FILE, CONTEXT_FILE)  # plus candidates/<model>/ (model directories) and the report
 
