@@ -42,6 +42,8 @@ MODELS: list[tuple[str, list[str]]] = [
     # sequential: one window)
     ("meanvar", ["fallback={models}/title", "rounds=1", "pairs_per_playlist=1"]),
     ("sequential", ["fallback={models}/title", "rounds=1"]),
+    # two-stage: its candidate models and a LightGBM ranker learnt from 3,000 held-out training playlists
+    ("rerank", ["ranker_playlists=3000"]),
 ]
 SUBMIT_MODEL = "als"
 RESULTS = "full_scale.json"

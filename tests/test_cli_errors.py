@@ -43,6 +43,7 @@ COMMANDS = {
     "stats": ["stats", "{root}/store"],
     "split": ["split", "{root}/store", "--out", "{root}/split2"],
     "train": ["train", "popular", "--store", "{root}/store", "--out", "{root}/model2"],
+    "tune": ["tune", "popular", "--store", "{root}/store", "--out", "{root}/model3", "--no-progress"],
     "recommend": ["recommend", "{root}/model", "--title", "rock"],
     "show": ["show", "{root}/model", "--pid", "1"],
     "genres": ["genres", "{root}/model", "--store", "{root}/store"],

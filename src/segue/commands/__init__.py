@@ -3,6 +3,6 @@
 from segue.commands._app import app
 
 # Importing a module registers its commands on ``app``.
-COMMAND_MODULES = ("synth", "data", "evaluation", "models", "inspect", "serve")
+COMMAND_MODULES = ("synth", "data", "evaluation", "models", "tune", "inspect", "serve")
 
 __all__ = ["app", "COMMAND_MODULES"]

@@ -133,7 +133,8 @@ class Split:
         return Store.open(self.train_path)
 
 
-def _titled(store: Store) -> np.ndarray:
+def titled_rows(store: Store) -> np.ndarray:
+    """(n_playlists,) bool: the playlist has a non-blank name."""
     names = store.playlist_meta.column("name")
     stripped = pc.utf8_trim_whitespace(names.combine_chunks() if isinstance(names, pa.ChunkedArray) else names)
     has = pc.fill_null(pc.greater(pc.utf8_length(stripped), 0), False)
@@ -172,6 +173,12 @@ def _max_per_category(perm, lengths, titled, min_holdouts) -> int:
     return lo
 
 
+def max_per_category(store: Store, seed: int = 0, min_holdouts: int = DEFAULT_MIN_HOLDOUTS) -> int:
+    """The largest ``per_category`` :func:`make_split` can fill on ``store`` with ``seed`` (0: none)."""
+    perm = np.random.default_rng(seed).permutation(store.n_playlists)
+    return _max_per_category(perm, np.diff(store.indptr), _titled(store), min_holdouts)
+
+
 def _reindex(ids: np.ndarray) -> np.ndarray:
     """Dense re-numbering of non-negative ids keeping their order; -1 stays -1."""
     out = np.full(len(ids), -1, dtype=np.int32)
@@ -182,18 +189,20 @@ def _reindex(ids: np.ndarray) -> np.ndarray:
     return out
 
 
-def write_train_store(store: Store, train_rows: np.ndarray, out: Path, extra: dict) -> dict:
+def write_train_store(store: Store, train_rows: np.ndarray, out: Path, extra: dict,
+                      keep_vocabulary: bool = False) -> dict:
     """Write the playlists at ``train_rows`` as a new store at ``out`` (a fresh directory), vectorised.
 
     The track/artist/album vocabularies are cut down to what occurs in these playlists and renumbered
-    keeping their original order; counts are recomputed.
+    keeping their original order; counts are recomputed. ``keep_vocabulary`` keeps every track (and so
+    the ids and fingerprint of ``store``), tracks absent from these playlists with count 0.
     """
     lengths = np.diff(store.indptr)
     keep_playlist = np.zeros(store.n_playlists, dtype=bool)
     keep_playlist[train_rows] = True
     old_entries = store.indices[np.repeat(keep_playlist, lengths)]
     counts = np.bincount(old_entries, minlength=store.n_tracks).astype(np.int64)
-    used = counts > 0
+    used = np.ones(store.n_tracks, dtype=bool) if keep_vocabulary else counts > 0
     new_of_old = (np.cumsum(used) - 1).astype(np.int32)
     entries = new_of_old[old_entries]
     del old_entries  # one entries-sized array less while the tables are built (~0.27 GB at the MPD's size)
@@ -273,7 +282,7 @@ def _make_split(store: Store, out: Path, per_category: int, seed: int, min_holdo
     if min_holdouts < 1:
         raise InputError(f"min_holdouts must be at least 1, got {min_holdouts}.")
     lengths = np.diff(store.indptr)
-    titled = _titled(store)
+    titled = titled_rows(store)
     rng = np.random.default_rng(seed)
     perm = rng.permutation(store.n_playlists)
     allocation = _allocate(perm, lengths, titled, per_category, min_holdouts)

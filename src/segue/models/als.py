@@ -53,10 +53,26 @@ class ALSConfig(FallbackConfig):
     threads: int = setting(0, ge=0, le=1024)  # 0: implicit's default (all cores)
 
 
+# `segue tune`'s search space (format: segue.evaluate.tune). factors stop at 256 (2.3M MPD tracks x 256
+# floats = 2.3 GB); bm25_k1/bm25_b matter only with weighting=bm25 (TPE learns to ignore them otherwise).
+SEARCH_SPACE = {
+    "factors": {"low": 32, "high": 256, "log": True},
+    "regularization": {"low": 1e-3, "high": 1.0, "log": True},
+    "alpha": {"low": 0.3, "high": 30.0, "log": True},
+    "weighting": {"choices": list(WEIGHTINGS)},
+    "bm25_k1": {"low": 1.0, "high": 500.0, "log": True},
+    "bm25_b": {"low": 0.3, "high": 1.0},
+    "iterations": {"low": 5, "high": 25},
+    "title_weight": {"low": 0.0, "high": 3.0},
+    "title_decay": {"low": 0.0, "high": 3.0},
+}
+
+
 @register
 class ALS(Recommender):
     name = "als"
     Config = ALSConfig
+    search_space = SEARCH_SPACE
 
     # ---- training ----------------------------------------------------------------------------
     def _fit(self, train: Store, progress: bool) -> None:

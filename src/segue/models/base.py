@@ -58,6 +58,7 @@ MODEL_MODULES: dict[str, str] = {
     "als": "segue.models.als",
     "meanvar": "segue.models.neural.meanvar",
     "sequential": "segue.models.neural.sequential",
+    "rerank": "segue.models.rerank",
 }
 _REGISTRY: dict[str, type["Recommender"]] = {}
 # Title models in use, so models fitted on one store, or loaded with one shared fallback, hold one copy.

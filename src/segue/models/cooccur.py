@@ -49,6 +49,19 @@ class CooccurConfig(FallbackConfig):
     block_nnz: int = setting(20_000_000, ge=1)  # size of each XᵀX block; bounds the memory used while training
 
 
+# `segue tune`'s search space (format: segue.evaluate.tune). neighbors stops at 400: at MPD scale (2.3M
+# tracks) that is ~1e9 similarity entries, about what one machine holds; block_nnz only bounds memory.
+SEARCH_SPACE = {
+    "alpha": {"low": 0.0, "high": 1.0},
+    "power": {"low": 0.5, "high": 3.0},
+    "neighbors": {"low": 25, "high": 400, "log": True},
+    "min_cooccurrence": {"low": 1, "high": 3},
+    "title_weight": {"low": 0.0, "high": 3.0},
+    "title_decay": {"low": 0.0, "high": 3.0},
+    "popularity_weight": {"low": 1e-4, "high": 0.05, "log": True},
+}
+
+
 def item_blocks(estimate: np.ndarray, budget: int) -> np.ndarray:
     """Boundaries splitting items into consecutive blocks whose summed ``estimate`` is about ``budget``."""
     cumulative = np.cumsum(estimate, dtype=np.float64)
@@ -94,6 +107,7 @@ def cooccurrence_neighbors(x: sp.csr_matrix, cfg: CooccurConfig, progress: bool 
 class Cooccur(Recommender):
     name = "cooccur"
     Config = CooccurConfig
+    search_space = SEARCH_SPACE
 
     def _fit(self, train: Store, progress: bool) -> None:
         x = train.csr(binary=True)

@@ -25,6 +25,10 @@ class PopularConfig(ModelConfig):
     count: str = setting("playlists", choices=POPULARITY_KINDS)
 
 
+# `segue tune`'s search space (format: segue.evaluate.tune)
+SEARCH_SPACE = {"count": {"choices": list(POPULARITY_KINDS)}}
+
+
 def popularity_scores(counts: np.ndarray) -> np.ndarray:
     """(n_tracks,) float32 ``log1p(count)``, -inf where the count is zero."""
     scores = np.log1p(counts).astype(np.float32)
@@ -36,6 +40,7 @@ def popularity_scores(counts: np.ndarray) -> np.ndarray:
 class Popular(Recommender):
     name = "popular"
     Config = PopularConfig
+    search_space = SEARCH_SPACE
     uses_title_fallback = False
 
     def _fit(self, train: Store, progress: bool) -> None:

@@ -81,10 +81,22 @@ class TitleConfig(ModelConfig):
     max_tracks_per_title: int = setting(5000, ge=1)  # keeps the title x track matrix bounded on large data
 
 
+# `segue tune`'s search space (format: segue.evaluate.tune); max_tracks_per_title only bounds memory
+SEARCH_SPACE = {
+    "neighbors": {"low": 5, "high": 200, "log": True},
+    "similarity_power": {"low": 0.5, "high": 6.0},
+    "min_similarity": {"low": 0.0, "high": 0.5},
+    "shrink": {"low": 0.5, "high": 200.0, "log": True},
+    "popularity_weight": {"low": 1e-4, "high": 0.1, "log": True},
+    "word_weight": {"low": 0.5, "high": 5.0},
+}
+
+
 @register
 class TitleModel(Recommender):
     name = "title"
     Config = TitleConfig
+    search_space = SEARCH_SPACE
     uses_title_fallback = False
 
     # ---- training ----------------------------------------------------------------------------

@@ -11,7 +11,16 @@ from segue.models.base import register
 from segue.models.neural.adapter import WEIGHTS_FILE, NeuralRecommender
 from segue.models.neural.meanvar_net import MeanVarConfig, MeanVarNet
 
-__all__ = ["WEIGHTS_FILE", "MeanVar", "MeanVarConfig"]
+__all__ = ["WEIGHTS_FILE", "MeanVar", "MeanVarConfig", "SEARCH_SPACE"]
+
+# `segue tune`'s search space (format: segue.evaluate.tune); rounds stay an upper bound, early stopping
+# on the model's own held-out playlists sets the real budget
+SEARCH_SPACE = {
+    "dim": {"low": 32, "high": 128, "log": True},
+    "dropout": {"low": 0.0, "high": 0.3},
+    "lr": {"low": 3e-4, "high": 1e-2, "log": True},
+    "shuffle": {"low": 0.0, "high": 0.5},
+}
 
 
 @register
@@ -20,4 +29,5 @@ class MeanVar(NeuralRecommender):
 
     name = "meanvar"
     Config = MeanVarConfig
+    search_space = SEARCH_SPACE
     Net = MeanVarNet

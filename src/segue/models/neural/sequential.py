@@ -11,7 +11,16 @@ from segue.models.base import register
 from segue.models.neural.adapter import NeuralRecommender
 from segue.models.neural.sequential_net import SequentialConfig, SequentialNet
 
-__all__ = ["Sequential", "SequentialConfig"]
+__all__ = ["Sequential", "SequentialConfig", "SEARCH_SPACE"]
+
+# `segue tune`'s search space (format: segue.evaluate.tune); dim is a choice so it always divides by the
+# 4 heads; rounds stay an upper bound (early stopping on the model's own held-out playlists)
+SEARCH_SPACE = {
+    "dim": {"choices": [32, 64, 128]},
+    "layers": {"low": 1, "high": 3},
+    "dropout": {"low": 0.0, "high": 0.3},
+    "lr": {"low": 3e-4, "high": 1e-2, "log": True},
+}
 
 
 @register
@@ -20,4 +29,5 @@ class Sequential(NeuralRecommender):
 
     name = "sequential"
     Config = SequentialConfig
+    search_space = SEARCH_SPACE
     Net = SequentialNet

@@ -1,0 +1,408 @@
+"""The two-stage ranker's data: challenge-like ranker playlists, candidates, and (playlist, candidate) features.
+
+* :func:`make_ranker_split` holds out playlists of a store the way the challenge set was built (the ten
+  categories, their seed counts, first-k or random-k seeds, titles kept or removed), for the ranker to learn on.
+* :func:`candidate_block` asks every candidate model for its dense scores, takes the union of each model's top
+  ``n`` tracks per playlist, and computes one feature row per (playlist, candidate) pair, vectorised over all
+  pairs of a batch (a feature of a pair depends only on its own playlist, never on the batch).
+* :class:`FeatureContext` holds the per-track facts the features read (popularity, artist, album, duration),
+  taken from the store the candidate models were fitted on, so a ranker playlist's hidden songs never reach a
+  feature.
+
+Features (names in :func:`feature_names`): each model's score and rank (rank missing, NaN, when the model did
+not propose the track: LightGBM treats NaN as "missing", not as 0) and how many models proposed it; track,
+album and artist popularity (log share of playlists); how many seeds share the candidate's artist or album
+(count and fraction); co-occurrence similarity of the candidate with the seeds (max, mean, sum; and the max
+over the last ``RECENT_SEEDS`` seeds and with the last seed alone, since a continuation resembles the
+playlist's end); whether the candidate shares the last seed's artist / album; ALS dot products with the mean
+seed factor and the last seed's factor; playlist facts (seed count, titled, distinct artists and
+albums per seed, mean seed popularity); |log| ratio of the candidate's duration to the seeds' mean duration.
+Whether the seeds were the first or random tracks is not a feature: ``recommend`` is given seed ids only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pyarrow.compute as pc
+import scipy.sparse as sp
+
+from segue.data.split import FILL_ORDER, titled_rows
+from segue.data.store import Store
+from segue.models._common import load_npz, save_npz
+from segue.models.base import top_k
+
+RECENT_SEEDS = 5
+FOLLOW_WINDOW = 3
+CONTEXT_FILE = "context.npz"
+
+
+# ---- the ranker split --------------------------------------------------------------------------------
+@dataclasses.dataclass
+class RankerSplit:
+    """Challenge-like playlists held out of a store: seeds and hidden tracks as CSR over store ids."""
+
+    rows: np.ndarray  # (n,) store rows
+    categories: np.ndarray  # (n,) challenge category 1..10
+    titles: list[str | None]  # None in untitled categories
+    seed_indptr: np.ndarray  # (n + 1,) int64
+    seed_indices: np.ndarray  # int32, playlist order
+    hidden_indptr: np.ndarray  # (n + 1,) int64
+    hidden_indices: np.ndarray  # int32, distinct per playlist, never a seed
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def subset(self, keep: np.ndarray) -> "RankerSplit":
+        """The playlists at positions ``keep`` (sorted), as a RankerSplit of their own."""
+        seed_ptr, seed_idx = _csr_rows(self.seed_indptr, self.seed_indices, keep)
+        hid_ptr, hid_idx = _csr_rows(self.hidden_indptr, self.hidden_indices, keep)
+        return RankerSplit(self.rows[keep], self.categories[keep], [self.titles[i] for i in keep.tolist()],
+                           seed_ptr, seed_idx, hid_ptr, hid_idx)
+
+
+def _csr_rows(indptr: np.ndarray, values: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lengths = np.diff(indptr)[rows]
+    out = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=out[1:])
+    starts = np.repeat(indptr[rows] - out[:-1], lengths)
+    return out, values[starts + np.arange(out[-1])]
+
+
+def make_ranker_split(store: Store, n_playlists: int, min_holdouts: int, seed: int) -> RankerSplit:
+    """Up to ``n_playlists`` playlists, a tenth per challenge category (fewer where too few are long enough).
+
+    Categories are filled strictest first from one seeded permutation, as ``segue split`` does; seeds are
+    the first k tracks or k random positions (kept in playlist order), titles are dropped in untitled
+    categories; hidden tracks are the distinct non-seed tracks. Playlists left without hidden tracks are
+    dropped.
+    """
+    rng = np.random.default_rng(seed)
+    lengths = np.diff(store.indptr)
+    titled = titled_rows(store)
+    perm = rng.permutation(store.n_playlists)
+    per_category = max(1, n_playlists // len(FILL_ORDER))
+    used = np.zeros(store.n_playlists, dtype=bool)
+    picked_rows, picked_cats, seed_masks = [], [], []
+    for cat in FILL_ORDER:
+        ok = (lengths[perm] >= cat.num_samples + min_holdouts) & ~used[perm]
+        if cat.titled:
+            ok &= titled[perm]
+        rows = np.sort(perm[ok][:per_category])
+        used[rows] = True
+        picked_rows.append(rows)
+        picked_cats.append(np.full(len(rows), cat.number, dtype=np.int64))
+        seed_masks.append(_seed_mask(lengths[rows], cat.num_samples, cat.random, rng))
+    rows = np.concatenate(picked_rows)
+    is_seed = np.concatenate(seed_masks)
+    indptr, entries = _csr_rows(store.indptr, store.indices, rows)
+    entry_row = np.repeat(np.arange(len(rows)), np.diff(indptr))
+    seed_indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(entry_row[is_seed], minlength=len(rows)), out=seed_indptr[1:])
+    seed_indices = entries[is_seed]
+    # hidden: distinct (row, track) among non-seeds, minus the row's seeds
+    n = np.int64(store.n_tracks)
+    hidden_keys = np.unique(entry_row[~is_seed] * n + entries[~is_seed])
+    hidden_keys = hidden_keys[~np.isin(hidden_keys, entry_row[is_seed] * n + seed_indices)]
+    hidden_rows = hidden_keys // n
+    hidden_indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(hidden_rows, minlength=len(rows)), out=hidden_indptr[1:])
+    categories = np.concatenate(picked_cats)
+    titles = [name if has else None for name, has in
+              zip((store.names[r] for r in rows.tolist()), _titled_categories(categories))]
+    split = RankerSplit(rows, categories, titles, seed_indptr, seed_indices, hidden_indptr,
+                        (hidden_keys % n).astype(np.int32))
+    return split.subset(np.flatnonzero(np.diff(hidden_indptr) > 0))
+
+
+def _titled_categories(categories: np.ndarray) -> np.ndarray:
+    table = np.zeros(max(c.number for c in FILL_ORDER) + 1, dtype=bool)
+    table[[c.number for c in FILL_ORDER]] = [c.titled for c in FILL_ORDER]
+    return table[categories]
+
+
+def _seed_mask(lengths: np.ndarray, k: int, random: bool, rng: np.random.Generator) -> np.ndarray:
+    """Concatenated per-entry mask: the first ``k`` positions of each playlist, or ``k`` random ones."""
+    row = np.repeat(np.arange(len(lengths)), lengths)
+    position = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    if not random:
+        return position < k
+    order = np.argsort(row + rng.random(len(row)), kind="stable")  # rows stay grouped, shuffled inside
+    mask = np.zeros(len(row), dtype=bool)
+    mask[order[position < k]] = True  # position doubles as the rank inside the shuffled row
+    return mask
+
+
+# ---- what the features know about tracks ---------------------------------------------------------------
+@dataclasses.dataclass
+class FeatureContext:
+    """Per-track facts from the store the candidate models were fitted on."""
+
+    track_share: np.ndarray  # (n_tracks,) float32 log((playlists holding it + 1) / (n_playlists + 1))
+    album_share: np.ndarray  # same, summed over the album's tracks (NaN: unknown album)
+    artist_share: np.ndarray  # same for the artist
+    track_artist: np.ndarray  # (n_tracks,) int32, -1 unknown
+    track_album: np.ndarray  # (n_tracks,) int32, -1 unknown
+    log_duration: np.ndarray  # (n_tracks,) float32 log(duration_ms), NaN unknown
+    follows: sp.csr_matrix  # (n_tracks, n_tracks) share of i's playlists where j comes 1..FOLLOW_WINDOW after i
+
+    @classmethod
+    def from_store(cls, store: Store) -> "FeatureContext":
+        counts = np.diff(store.csr(binary=True).tocsc().indptr).astype(np.float64)
+        norm = np.log(store.n_playlists + 1.0)
+
+        def group_share(groups: np.ndarray, n_groups: int) -> np.ndarray:
+            known = groups >= 0
+            totals = np.bincount(groups[known], weights=counts[known], minlength=n_groups)
+            out = np.full(len(groups), np.nan, dtype=np.float32)
+            out[known] = np.log(totals[groups[known]] + 1.0) - norm
+            return out
+
+        duration = store.tracks.column("duration_ms")
+        duration = pc.fill_null(duration, 0).to_numpy(zero_copy_only=False).astype(np.float64)
+        log_duration = np.where(duration > 0, np.log(np.maximum(duration, 1.0)), np.nan).astype(np.float32)
+        return cls(
+            track_share=(np.log(counts + 1.0) - norm).astype(np.float32),
+            album_share=group_share(store.track_album, store.n_albums),
+            artist_share=group_share(store.track_artist, store.n_artists),
+            track_artist=np.asarray(store.track_artist, dtype=np.int32),
+            track_album=np.asarray(store.track_album, dtype=np.int32),
+            log_duration=log_duration,
+            follows=follow_matrix(store.indptr, store.indices, store.n_tracks, counts),
+        )
+
+    def save(self, directory) -> None:
+        arrays = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "follows"}
+        save_npz(directory / CONTEXT_FILE, **arrays, follows_data=self.follows.data,
+                 follows_indices=self.follows.indices, follows_indptr=self.follows.indptr)
+
+    @classmethod
+    def load(cls, directory, n_tracks: int) -> "FeatureContext":
+        arrays = load_npz(directory / CONTEXT_FILE)
+        follows = sp.csr_matrix((arrays.pop("follows_data"), arrays.pop("follows_indices"),
+                                 arrays.pop("follows_indptr")), shape=(n_tracks, n_tracks))
+        context = cls(**{f.name: arrays[f.name] for f in dataclasses.fields(cls) if f.name != "follows"},
+                      follows=follows)
+        if any(len(arrays[name]) != n_tracks for name in arrays):
+            raise ValueError(f"{CONTEXT_FILE} does not match config.json's {n_tracks} tracks")
+        return context
+
+
+def follow_matrix(indptr: np.ndarray, indices: np.ndarray, n_tracks: int, counts: np.ndarray) -> sp.csr_matrix:
+    """(n_tracks, n_tracks) float32: in how many playlists j comes within ``FOLLOW_WINDOW`` places after i
+    (closer places weigh more: 1 / gap), divided by the number of playlists holding i."""
+    row = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    sources, targets, weights = [], [], []
+    for gap in range(1, FOLLOW_WINDOW + 1):
+        same = row[:-gap] == row[gap:]
+        sources.append(indices[:-gap][same])
+        targets.append(indices[gap:][same])
+        weights.append(np.full(int(same.sum()), 1.0 / gap, dtype=np.float32))
+    matrix = sp.csr_matrix((np.concatenate(weights), (np.concatenate(sources), np.concatenate(targets))),
+                           shape=(n_tracks, n_tracks), dtype=np.float32)
+    matrix.sum_duplicates()
+    matrix.data /= np.repeat(np.maximum(counts, 1.0), np.diff(matrix.indptr)).astype(np.float32)
+    return matrix
+
+
+# ---- candidates and features -------------------------------------------------------------------------
+PLAYLIST_FEATURES = ("n_seeds", "titled", "seed_artists_per_seed", "seed_albums_per_seed", "seed_share_mean")
+TRACK_FEATURES = ("track_share", "album_share", "artist_share", "n_models", "same_artist", "same_artist_frac",
+                  "same_album", "same_album_frac", "last_same_artist", "last_same_album", "duration_gap")
+COOCCUR_FEATURES = ("cooc_max", "cooc_mean", "cooc_sum", "cooc_recent_max", "cooc_last")
+ALS_FEATURES = ("als_seed_mean_dot", "als_last_dot")
+FOLLOW_FEATURES = ("follows_max", "follows_sum", "follows_last")
+
+
+def feature_names(model_names: list[str]) -> list[str]:
+    names = [f"{m}_{kind}" for m in model_names for kind in ("score", "rank")]
+    names += list(TRACK_FEATURES) + list(PLAYLIST_FEATURES) + list(FOLLOW_FEATURES)
+    if "cooccur" in model_names:
+        names += list(COOCCUR_FEATURES)
+    if "als" in model_names:
+        names += list(ALS_FEATURES)
+    return names
+
+
+@dataclasses.dataclass
+class CandidateBlock:
+    """Candidates of a batch of playlists: one row per (playlist, candidate) pair, sorted by (row, track)."""
+
+    rows: np.ndarray  # (pairs,) int64 playlist row in the batch
+    tracks: np.ndarray  # (pairs,) int32
+    features: np.ndarray  # (pairs, n_features) float32
+    base_scores: np.ndarray  # (batch, n_tracks) the first model's scores (seeds not excluded)
+    recall_keys: np.ndarray  # row * n_tracks + track of the union at recall_width (or n_candidates)
+    recall_rank: np.ndarray  # best rank any model gave each of them (0 = top)
+
+
+def candidate_block(models: dict, context: FeatureContext, indptr: np.ndarray, indices: np.ndarray,
+                    titles: list[str | None] | None, n_candidates: int, recall_width: int = 0) -> CandidateBlock:
+    """Candidates (union of each model's top ``n_candidates``, seeds excluded) and their features.
+
+    ``recall_width`` > ``n_candidates`` also collects the wider union (``recall_keys``, ``recall_rank``) to
+    measure candidate recall at larger n; the candidates and their features do not change with it.
+    """
+    b = len(indptr) - 1
+    n_tracks = len(context.track_share)
+    seed_rows = np.repeat(np.arange(b), np.diff(indptr))
+    seed_keys = np.unique(seed_rows * np.int64(n_tracks) + indices)  # distinct seeds per row
+    width = min(max(n_candidates, recall_width), n_tracks)
+    blocks, ranks = [], []
+    base_scores = None
+    for model in models.values():
+        scores = np.asarray(model._score_with_fallback(indptr, indices, titles), dtype=np.float32)
+        if base_scores is None:
+            base_scores = scores.copy()
+        scores[seed_keys // n_tracks, seed_keys % n_tracks] = -np.inf
+        ids, _ = top_k(scores, width)  # (b, width), -1 pads rows with fewer tracks
+        blocks.append(scores)
+        ranks.append((_row_keys(ids, n_tracks)[ids >= 0], np.broadcast_to(np.arange(width), ids.shape)[ids >= 0]))
+    # union of the top lists: sorted distinct (row, track) keys, with the best rank any model gave
+    keys = np.unique(np.concatenate([k for k, _ in ranks]))
+    rank_columns = [_lookup(keys, k, r) for k, r in ranks]
+    best = np.fmin.reduce(rank_columns, axis=0) if rank_columns else np.zeros(0)
+    recall_keys, recall_rank = keys, best.astype(np.int32)
+    keep = best < n_candidates
+    keys = keys[keep]
+    rows, tracks = keys // n_tracks, (keys % n_tracks).astype(np.int32)
+
+    columns: list[np.ndarray] = []
+    n_models = np.zeros(len(keys), dtype=np.float32)
+    for scores, rank in zip(blocks, rank_columns):
+        score = scores[rows, tracks]
+        rank = np.where(rank[keep] < n_candidates, rank[keep], np.nan)  # proposed by this model, else missing
+        columns += [np.where(np.isfinite(score), score, np.nan), rank]
+        n_models += np.isfinite(rank)
+    del blocks
+
+    n_seeds = np.diff(np.searchsorted(seed_keys // n_tracks, np.arange(b + 1))).astype(np.float32)
+    seed_row, seed_track = seed_keys // n_tracks, (seed_keys % n_tracks).astype(np.int32)
+    pair_seeds = n_seeds[rows]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        same_artist = _shared(rows, context.track_artist[tracks], seed_row, context.track_artist[seed_track])
+        same_album = _shared(rows, context.track_album[tracks], seed_row, context.track_album[seed_track])
+        seed_duration = _row_mean(seed_row, context.log_duration[seed_track], b)
+        last = last_seeds(indptr, indices)[rows]  # -1: no seeds
+        columns += [
+            context.track_share[tracks], context.album_share[tracks], context.artist_share[tracks], n_models,
+            same_artist, same_artist / pair_seeds, same_album, same_album / pair_seeds,
+            _same_group(context.track_artist, tracks, last), _same_group(context.track_album, tracks, last),
+            np.abs(context.log_duration[tracks] - seed_duration[rows]),
+        ]
+        titled = np.array([bool(t and t.strip()) for t in titles], dtype=np.float32) if titles is not None \
+            else np.zeros(b, np.float32)
+        playlist = np.column_stack([
+            n_seeds, titled,
+            _distinct_per_row(seed_row, context.track_artist[seed_track], b) / n_seeds,
+            _distinct_per_row(seed_row, context.track_album[seed_track], b) / n_seeds,
+            _row_mean(seed_row, context.track_share[seed_track], b),
+        ])
+        columns += list(playlist[rows].T)
+        follows_max, follows_sum, _, follows_last = _seed_similarity(context.follows, indptr, indices, keys)
+        columns += [follows_max, follows_sum, follows_last]
+        if "cooccur" in models:
+            cooc_max, cooc_sum, cooc_recent, cooc_last = _seed_similarity(models["cooccur"].similarity, indptr,
+                                                                          indices, keys)
+            columns += [cooc_max, cooc_sum / np.maximum(pair_seeds, 1), cooc_sum, cooc_recent, cooc_last]
+        if "als" in models:
+            columns += _als_dots(models["als"].item_factors, seed_row, seed_track, rows, tracks, last, b)
+    features = np.column_stack(columns).astype(np.float32) if len(keys) else \
+        np.zeros((0, len(columns)), np.float32)
+    return CandidateBlock(rows, tracks, features, base_scores, recall_keys, recall_rank)
+
+
+def _row_keys(ids: np.ndarray, n_tracks: int) -> np.ndarray:
+    return np.arange(ids.shape[0], dtype=np.int64)[:, None] * n_tracks + ids
+
+
+def _lookup(keys: np.ndarray, table_keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """float32 values where ``table_keys == keys``; NaN where ``keys`` is not in the table."""
+    table_keys, values = np.asarray(table_keys).ravel(), np.asarray(values).ravel()
+    out = np.full(len(keys), np.nan, dtype=np.float32)
+    if len(table_keys) == 0:
+        return out
+    order = np.argsort(table_keys, kind="stable")
+    sorted_keys = table_keys[order]
+    pos = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    hit = sorted_keys[pos] == keys
+    out[hit] = values[order[pos[hit]]]
+    return out
+
+
+def _shared(rows, groups, seed_rows, seed_groups) -> np.ndarray:
+    """How many of the row's seeds are in the candidate's group (artist/album); NaN for unknown groups."""
+    width = np.int64(max(int(groups.max(initial=-1)), int(seed_groups.max(initial=-1))) + 2)
+    known = seed_groups >= 0
+    table, counts = np.unique(seed_rows[known] * width + seed_groups[known], return_counts=True)
+    out = _lookup(rows * width + groups, table, counts)
+    out[np.isnan(out)] = 0.0
+    out[groups < 0] = np.nan
+    return out
+
+
+def _distinct_per_row(seed_rows, groups, b) -> np.ndarray:
+    known = groups >= 0
+    width = np.int64(int(groups.max(initial=-1)) + 1)
+    distinct = np.unique(seed_rows[known] * width + groups[known]) // max(width, 1)
+    return np.bincount(distinct, minlength=b).astype(np.float32)
+
+
+def _row_mean(seed_rows, values, b) -> np.ndarray:
+    """Per-row mean of ``values`` (NaN values and empty rows give NaN)."""
+    known = np.isfinite(values)
+    total = np.bincount(seed_rows[known], weights=values[known], minlength=b)
+    count = np.bincount(seed_rows[known], minlength=b)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan).astype(np.float32)
+
+
+def _seed_similarity(similarity: sp.csr_matrix, indptr, indices, keys) -> list[np.ndarray]:
+    """For each (row, candidate) key, from a track x track matrix: the max and the sum of sim(seed, candidate)
+    over the row's seeds, the max over its last ``RECENT_SEEDS`` seeds, and the last seed's alone (0 when the
+    candidate is not among a seed's entries)."""
+    n_tracks = similarity.shape[1]
+    lengths = np.diff(indptr)
+    seed_rows = np.repeat(np.arange(len(lengths)), lengths)
+    from_end = np.repeat(indptr[1:], lengths) - np.arange(len(indices))  # 1 for the last seed
+    out = []
+    for use in (np.ones(len(indices), dtype=bool), from_end <= RECENT_SEEDS, from_end == 1):
+        starts, stops = similarity.indptr[indices[use]], similarity.indptr[indices[use] + 1]
+        width = stops - starts
+        positions = np.repeat(starts - np.cumsum(width) + width, width) + np.arange(width.sum())
+        pair_keys = np.repeat(seed_rows[use], width) * np.int64(n_tracks) + similarity.indices[positions]
+        values = similarity.data[positions]
+        order = np.argsort(pair_keys, kind="stable")
+        pair_keys, values = pair_keys[order], values[order]
+        unique, first = np.unique(pair_keys, return_index=True)
+        top = np.maximum.reduceat(values, first) if len(unique) else np.zeros(0)
+        out.append(np.nan_to_num(_lookup(keys, unique, top), nan=0.0))
+        if len(out) == 1:
+            total = np.add.reduceat(values.astype(np.float64), first) if len(unique) else np.zeros(0)
+            out.append(np.nan_to_num(_lookup(keys, unique, total), nan=0.0))
+    return out
+
+
+def last_seeds(indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """(b,) the last seed of each playlist (its latest track when seeds are in playlist order), -1 if none."""
+    lengths = np.diff(indptr)
+    return np.where(lengths > 0, indices[np.maximum(indptr[1:] - 1, 0)] if len(indices) else -1, -1)
+
+
+def _same_group(groups: np.ndarray, tracks: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """1.0 when the candidate's artist/album is the last seed's, NaN when either is unknown."""
+    mine, theirs = groups[tracks], np.where(last >= 0, groups[np.maximum(last, 0)], -1)
+    return np.where((mine >= 0) & (theirs >= 0), (mine == theirs).astype(np.float32), np.nan)
+
+
+def _als_dots(factors, seed_row, seed_track, rows, tracks, last, b) -> list[np.ndarray]:
+    """Candidate factor . the mean of the seeds' factors, and . the last seed's (NaN: no seeds)."""
+    n = np.bincount(seed_row, minlength=b)
+    seeds = sp.csr_matrix((np.ones(len(seed_row), np.float32), (seed_row, seed_track)), shape=(b, len(factors)))
+    seed_mean = (seeds @ factors) / np.maximum(n, 1)[:, None].astype(np.float32)  # (b, f)
+    candidate = factors[tracks]
+    mean_dot = np.einsum("ij,ij->i", seed_mean[rows], candidate)
+    last_dot = np.einsum("ij,ij->i", factors[np.maximum(last, 0)], candidate)
+    mean_dot[last < 0] = np.nan
+    last_dot[last < 0] = np.nan
+    return [mean_dot, last_dot]

@@ -1,0 +1,208 @@
+"""The two-stage rerank model: its challenge-like ranker split, leakage, batch independence, saving, CLI.
+
+The shared model checks run for rerank in tests/test_models.py (every registered model runs the suite).
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import GENRES, N_GENRES, seeds_of_genre, track_uri
+
+from segue.config import apply_overrides
+from segue.data.split import FILL_ORDER
+from segue.data.store import MANIFEST_FILE, PLAYLISTS_FILE, TRACKS_FILE, Store, build_store
+from segue.errors import InputError
+from segue.io import read_json, write_json
+from segue.models.base import load_model
+from segue.models.rerank import REPORT_JSON, REPORT_PNG, Rerank, RerankConfig
+from segue.models.rerank_features import candidate_block, feature_names, make_ranker_split
+
+SMALL = {"candidate_settings": "als.factors=16,als.iterations=8,als.alpha=10,cooccur.neighbors=40",
+         "n_candidates": 60, "num_trees": 30, "ranker_fraction": 0.3}
+CATEGORY = {c.number: c for c in FILL_ORDER}
+
+
+@pytest.fixture(scope="module")
+def store(genre_store):
+    return genre_store
+
+
+@pytest.fixture(scope="module")
+def model(store):
+    return Rerank(apply_overrides(RerankConfig(), SMALL)).fit(store)
+
+
+def long_playlists(n: int = 160, seed: int = 3) -> list[dict]:
+    """Playlists of 8..130 tracks over 400 tracks, a quarter without a name: every category can be filled."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for pid in range(n):
+        length = int(rng.integers(8, 131))
+        tracks = rng.choice(400, size=length, replace=False)
+        out.append({"pid": pid, "name": "" if pid % 4 == 0 else f"list {pid % 7}",
+                    "tracks": [{"pos": j, "track_uri": track_uri(int(t)), "artist_uri": f"spotify:artist:{t % 50}",
+                                "album_uri": f"spotify:album:{t % 90}"} for j, t in enumerate(tracks)]})
+    return out
+
+
+def test_ranker_split_mirrors_the_challenge_categories(tmp_path):
+    store = build_store(long_playlists(), tmp_path / "long")
+    split = make_ranker_split(store, n_playlists=100, min_holdouts=5, seed=0)
+    assert sorted(set(split.categories.tolist())) == list(range(1, 11))
+    assert len(set(split.rows.tolist())) == len(split)
+    for i, (row, cat) in enumerate(zip(split.rows.tolist(), split.categories.tolist())):
+        category = CATEGORY[cat]
+        playlist = store.playlist_tracks(row)
+        seeds = split.seed_indices[split.seed_indptr[i] : split.seed_indptr[i + 1]]
+        hidden = split.hidden_indices[split.hidden_indptr[i] : split.hidden_indptr[i + 1]]
+        assert len(seeds) == category.num_samples and len(playlist) >= category.num_samples + 5
+        positions = np.flatnonzero(np.isin(playlist, seeds))
+        if category.random:
+            assert np.all(np.diff(positions) > 0)  # kept in playlist order
+        else:
+            np.testing.assert_array_equal(seeds, playlist[: category.num_samples])
+        assert (split.titles[i] is not None) == category.titled
+        assert split.titles[i] is None or split.titles[i] == store.names[row]
+        assert set(hidden.tolist()) == set(playlist.tolist()) - set(seeds.tolist())
+    random_rows = [i for i, c in enumerate(split.categories.tolist()) if CATEGORY[c].random]
+    first = [np.array_equal(split.seed_indices[split.seed_indptr[i] : split.seed_indptr[i + 1]],
+                            store.playlist_tracks(split.rows[i])[: CATEGORY[split.categories[i]].num_samples])
+             for i in random_rows]
+    assert not all(first)  # random categories really sample positions
+    again = make_ranker_split(store, n_playlists=100, min_holdouts=5, seed=0)
+    np.testing.assert_array_equal(again.seed_indices, split.seed_indices)
+
+
+def test_features_never_see_hidden_songs(store, tmp_path):
+    """A ranker playlist's features are the same when its hidden songs are removed from the training store."""
+    split = make_ranker_split(store, n_playlists=40, min_holdouts=5, seed=0)
+    store_b = strip_hidden(store, split, tmp_path / "stripped")
+    assert store_b.fingerprint == store.fingerprint and store_b.n_entries < store.n_entries
+
+    def ranker_features(train):
+        model = Rerank(apply_overrides(RerankConfig(), SMALL))
+        model.n_tracks = train.n_tracks
+        model.fit_candidates_without(train, split.rows)
+        return candidate_block(model.models, model.context, split.seed_indptr, split.seed_indices, split.titles, 60)
+
+    a, b = ranker_features(store), ranker_features(store_b)
+    assert len(a.rows) > 100
+    np.testing.assert_array_equal(a.rows, b.rows)
+    np.testing.assert_array_equal(a.tracks, b.tracks)
+    np.testing.assert_allclose(a.features, b.features, rtol=1e-5, atol=1e-6, equal_nan=True)
+    # and the check can fail: fitting on the whole store instead lets the hidden songs change features
+    leaky = Rerank(apply_overrides(RerankConfig(), SMALL))
+    leaky.n_tracks = store.n_tracks
+    leaky.fit_candidates_without(store, np.zeros(0, np.int64))
+    c = candidate_block(leaky.models, leaky.context, split.seed_indptr, split.seed_indices, split.titles, 60)
+    assert len(c.rows) != len(a.rows) or not np.allclose(c.features, a.features, equal_nan=True)
+
+
+def strip_hidden(store, split, out):
+    """A copy of ``store`` (same track ids) whose ranker playlists keep only their seeds."""
+    playlists = pq.read_table(store.path / PLAYLISTS_FILE)
+    lists = playlists.column("tracks").to_pylist()
+    for i, row in enumerate(split.rows.tolist()):
+        lists[row] = split.seed_indices[split.seed_indptr[i] : split.seed_indptr[i + 1]].tolist()
+    out.mkdir()
+    shutil.copy(store.path / TRACKS_FILE, out / TRACKS_FILE)
+    playlists = playlists.set_column(playlists.schema.get_field_index("tracks"), "tracks",
+                                     pa.array(lists, pa.list_(pa.int32())))
+    pq.write_table(playlists, out / PLAYLISTS_FILE)
+    manifest = dict(store.manifest, counts=dict(store.manifest["counts"], entries=sum(map(len, lists))))
+    manifest.pop("files", None)  # sizes and checksums of the original files
+    write_json(out / MANIFEST_FILE, manifest)
+    return Store.open(out)
+
+
+def test_features_do_not_depend_on_the_batch(model, store):
+    seeds = [seeds_of_genre(store, g, n) for g, n in zip(range(N_GENRES), (0, 1, 3, 5, 8, 2, 4, 6))]
+    titles = [GENRES[g] if g % 3 else None for g in range(N_GENRES)]
+    indptr = np.concatenate([[0], np.cumsum([len(s) for s in seeds])])
+    batch = candidate_block(model.models, model.context, indptr, np.concatenate(seeds).astype(np.int32), titles,
+                            model.config.n_candidates)
+    for row in range(N_GENRES):
+        one = candidate_block(model.models, model.context, np.array([0, len(seeds[row])]),
+                              seeds[row].astype(np.int32), [titles[row]], model.config.n_candidates)
+        mine = batch.rows == row
+        np.testing.assert_array_equal(one.tracks, batch.tracks[mine])
+        np.testing.assert_allclose(one.features, batch.features[mine], rtol=1e-5, atol=1e-6, equal_nan=True)
+
+
+def test_missing_ranks_are_missing_not_zero(model, store):
+    block = candidate_block(model.models, model.context, np.array([0, 3]), seeds_of_genre(store, 2, 3), ["rap"],
+                            model.config.n_candidates)
+    names = feature_names(list(model.models))
+    ranks = block.features[:, [names.index(f"{m}_rank") for m in model.models]]
+    assert np.isnan(ranks).any() and (np.nan_to_num(ranks, nan=1) >= 0).all()
+    n_models = block.features[:, names.index("n_models")]
+    np.testing.assert_array_equal(n_models, np.isfinite(ranks).sum(axis=1))
+
+
+def test_save_load_gives_identical_rankings_and_a_report(model, store, tmp_path):
+    seeds = [seeds_of_genre(store, g, 3) for g in range(N_GENRES)] + [np.zeros(0, np.int32)]
+    titles = [None] * N_GENRES + ["chill"]
+    ids, scores = model.recommend(seeds, k=100, titles=titles)
+    model.save(tmp_path / "rerank")
+    files = {p.name for p in (tmp_path / "rerank").iterdir()}
+    assert {"ranker.txt", "context.npz", "candidates", REPORT_JSON, REPORT_PNG, "config.json"} <= files
+    assert (tmp_path / "rerank" / "ranker.txt").read_text().startswith("tree")
+    assert sorted(p.name for p in (tmp_path / "rerank" / "candidates").iterdir()) == ["als", "cooccur", "title"]
+    loaded = load_model(tmp_path / "rerank", store=store)
+    again_ids, again_scores = loaded.recommend(seeds, k=100, titles=titles)
+    np.testing.assert_array_equal(again_ids, ids)
+    np.testing.assert_array_equal(again_scores, scores)
+    report = read_json(tmp_path / "rerank" / REPORT_JSON)
+    assert set(report["feature_gain"]) == set(feature_names(["als", "cooccur", "title"]))
+    recall = report["candidate_recall"]
+    assert 60 in recall["n"]
+    assert all(0 <= v <= 1 for key, values in recall.items() if key != "n" for v in values)
+    assert all(np.all(np.diff(values) >= 0) for key, values in recall.items() if key != "n")
+
+
+def test_ranker_training_is_deterministic(store):
+    first = Rerank(apply_overrides(RerankConfig(), SMALL)).fit(store)
+    second = Rerank(apply_overrides(RerankConfig(), SMALL)).fit(store)
+    assert first.ranker.model_to_string() == second.ranker.model_to_string()
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(InputError, match="other than rerank"):
+        RerankConfig(candidates="als,rerank")
+    with pytest.raises(InputError, match="at least one model"):
+        RerankConfig(candidates=" , ")
+    with pytest.raises(InputError, match="model.key=value"):
+        RerankConfig(candidate_settings="factors=3").settings_for("als")
+    assert RerankConfig(candidate_settings="als.factors=3, cooccur.alpha=0.5").settings_for("als") == ["factors=3"]
+
+
+def test_train_cli(store, tmp_path, cli):
+    args = ["train", "rerank", "--store", store.path, "--out", tmp_path / "rr", "--no-progress"]
+    for key, value in SMALL.items():
+        args += ["--set", f"{key}={value}"]
+    result = cli(*args)
+    assert result.exit_code == 0, result.output
+    assert "trained rerank on 320 playlists" in result.output
+    assert load_model(tmp_path / "rr").config.n_candidates == 60
+
+
+def test_the_sequential_model_is_a_candidate_source(store, tmp_path):
+    from conftest import SEQUENTIAL_FAST, genre_of
+
+    fast = ",".join(f"sequential.{key}={value}" for key, value in SEQUENTIAL_FAST.items())
+    settings = {**SMALL, "candidates": "cooccur,sequential", "candidate_settings": f"cooccur.neighbors=40,{fast}"}
+    model = Rerank(apply_overrides(RerankConfig(), settings)).fit(store)
+    assert set(model.models) == {"cooccur", "sequential"}
+    seeds = [seeds_of_genre(store, g, 3) for g in range(N_GENRES)]
+    ids, _ = model.recommend(seeds, k=20)
+    genre_hits = [np.mean(genre_of(store, ids[g, :10]) == g) for g in range(N_GENRES)]
+    assert min(genre_hits) > 0.5, genre_hits
+    model.save(tmp_path / "rerank")
+    assert sorted(p.name for p in (tmp_path / "rerank" / "candidates").iterdir()) == ["cooccur", "sequential"]
+    assert set(read_json(tmp_path / "rerank" / REPORT_JSON)["feature_gain"]) == set(
+        feature_names(["cooccur", "sequential"]))
