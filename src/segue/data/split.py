@@ -176,7 +176,7 @@ def _max_per_category(perm, lengths, titled, min_holdouts) -> int:
 def max_per_category(store: Store, seed: int = 0, min_holdouts: int = DEFAULT_MIN_HOLDOUTS) -> int:
     """The largest ``per_category`` :func:`make_split` can fill on ``store`` with ``seed`` (0: none)."""
     perm = np.random.default_rng(seed).permutation(store.n_playlists)
-    return _max_per_category(perm, np.diff(store.indptr), _titled(store), min_holdouts)
+    return _max_per_category(perm, np.diff(store.indptr), titled_rows(store), min_holdouts)
 
 
 def _reindex(ids: np.ndarray) -> np.ndarray:
