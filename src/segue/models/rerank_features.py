@@ -300,7 +300,8 @@ def candidate_block(models: dict, context: FeatureContext, indptr: np.ndarray, i
             _row_mean(seed_row, context.track_share[seed_track], b),
         ])
         columns += list(playlist[rows].T)
-        follows_max, follows_sum, _, follows_last = _seed_similarity(context.follows, indptr, indices, keys)
+        follows_max, follows_sum, _, follows_last = _seed_similarity(context.follows, indptr, indices, keys,
+                                                                      recent=False)
         columns += [follows_max, follows_sum, follows_last]
         if "cooccur" in models:
             cooc_max, cooc_sum, cooc_recent, cooc_last = _seed_similarity(models["cooccur"].similarity, indptr,
@@ -357,16 +358,19 @@ def _row_mean(seed_rows, values, b) -> np.ndarray:
     return np.where(count > 0, total / np.maximum(count, 1), np.nan).astype(np.float32)
 
 
-def _seed_similarity(similarity: sp.csr_matrix, indptr, indices, keys) -> list[np.ndarray]:
+def _seed_similarity(similarity: sp.csr_matrix, indptr, indices, keys, recent: bool = True) -> list:
     """For each (row, candidate) key, from a track x track matrix: the max and the sum of sim(seed, candidate)
-    over the row's seeds, the max over its last ``RECENT_SEEDS`` seeds, and the last seed's alone (0 when the
-    candidate is not among a seed's entries)."""
+    over the row's seeds, the max over its last ``RECENT_SEEDS`` seeds (None when ``recent`` is False: not
+    computed), and the last seed's alone (0 when the candidate is not among a seed's entries)."""
     n_tracks = similarity.shape[1]
     lengths = np.diff(indptr)
     seed_rows = np.repeat(np.arange(len(lengths)), lengths)
     from_end = np.repeat(indptr[1:], lengths) - np.arange(len(indices))  # 1 for the last seed
     out = []
-    for use in (np.ones(len(indices), dtype=bool), from_end <= RECENT_SEEDS, from_end == 1):
+    for use in (np.ones(len(indices), dtype=bool), from_end <= RECENT_SEEDS if recent else None, from_end == 1):
+        if use is None:
+            out.append(None)
+            continue
         starts, stops = similarity.indptr[indices[use]], similarity.indptr[indices[use] + 1]
         width = stops - starts
         positions = np.repeat(starts - np.cumsum(width) + width, width) + np.arange(width.sum())
