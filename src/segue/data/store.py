@@ -503,7 +503,8 @@ class Store:
     # ---- tracks ----------------------------------------------------------------------------
     @cached_property
     def tracks(self) -> pa.Table:
-        return self._read(TRACKS_FILE)
+        # one chunk per column: take() on a chunked table concatenates the chunks again on every call
+        return self._read(TRACKS_FILE).combine_chunks()
 
     @property
     def n_tracks(self) -> int:

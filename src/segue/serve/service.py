@@ -108,8 +108,7 @@ class Service:
         self.model = model
         self.store = store
         self.search_index = search
-        # one chunk per column: take() on a chunked table concatenates the chunks on every call (ms per request)
-        self._display = store.tracks.select(list(TRACK_FIELDS.values())).combine_chunks()
+        self._display = store.tracks.select(list(TRACK_FIELDS.values()))
         self._batcher = RecommendBatcher(model, max_batch)
         # tracks x playlists (binary): which training playlists hold each track, for the "why" hints
         self._track_playlists = store.csr(binary=True).T.tocsr()
