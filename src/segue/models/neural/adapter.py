@@ -47,7 +47,6 @@ class NeuralRecommender(Recommender):
         return net
 
     def _fit(self, store: Store, progress: bool) -> None:
-        self.config.validate()
         self.net, self.fit_info = train(store, self.config, self.build_net, name=self.name, progress=progress)
         self._cache()
 

@@ -10,6 +10,7 @@ import dataclasses
 
 import torch
 
+from segue.config import setting
 from segue.errors import InputError
 from segue.models.base import FallbackConfig
 
@@ -24,71 +25,50 @@ FULL_SOFTMAX_AUTO = {"cpu": 50_000, "cuda": 4_000_000}  # songs; measured in ben
 @dataclasses.dataclass(frozen=True)
 class NeuralConfig(FallbackConfig):
     # --- song vectors ---
-    dim: int = 50                    # embedding width
-    item_features: str = "track+album+artist"  # "track": one free vector per song
-    dropout: float = 0.1
-    init: str = "als"                # "als": warm-start song vectors from implicit ALS item factors (APC-RTA);
-                                     # "normal": random
-    title: bool = True               # the playlist title as an input (hashed words + character 3-grams)
-    title_buckets: int = 1 << 15     # rows of the hashed title table
+    dim: int = setting(50, gt=0)  # embedding width
+    item_features: str = setting("track+album+artist", choices=ITEM_FEATURES)  # "track": a free vector per song
+    dropout: float = setting(0.1, ge=0.0, lt=1.0)
+    # "als": warm-start song vectors from implicit ALS item factors (APC-RTA); "normal": random
+    init: str = setting("als", choices=INITS)
+    title: bool = True  # the playlist title as an input (hashed words + character 3-grams)
+    title_buckets: int = setting(1 << 15, gt=0)  # rows of the hashed title table
     # --- data (see training) ---
-    data: str = "prefix"             # "seed": the write-up's 20 seeds -> songs 21..30; "prefix": every prefix
-    files: int = 0                   # use the first files*1000 playlists of the store (0 = all)
-    training_sets: int = 10          # data=seed: how many of the ten targets (songs 21..30)
-    max_seeds: int = 50              # data=prefix: prefixes of 1..max_seeds songs
-    pairs_per_playlist: int = 5      # data=prefix: pairs drawn per playlist per round; 0 = one per song after
-                                     # the first (at most max_seeds)
-    target: str = "later"            # data=prefix: "later" = any song after the prefix, "next" = the next one
-    shuffle: float = 0.2             # share of training playlists put in random order each round (random-seed
-                                     # queries; the challenge has 2 such categories of 10); never with data=seed
-    min_steps: int = 10              # data=prefix: every round has at least this many batches (small stores)
+    # "seed": the write-up's 20 seeds -> songs 21..30; "prefix": every prefix
+    data: str = setting("prefix", choices=DATA_REGIMES)
+    files: int = setting(0, ge=0)  # use the first files*1000 playlists of the store (0 = all)
+    training_sets: int = setting(10, ge=1, le=10)  # data=seed: how many of the ten targets (songs 21..30)
+    max_seeds: int = setting(50, gt=0)  # data=prefix: prefixes of 1..max_seeds songs
+    # data=prefix: pairs drawn per playlist per round; 0 = one per song after the first (at most max_seeds)
+    pairs_per_playlist: int = setting(5, ge=0)
+    # data=prefix: "later" = any song after the prefix, "next" = the next one
+    target: str = setting("later", choices=TARGETS)
+    # share of training playlists put in random order each round (random-seed queries; the challenge has 2 such
+    # categories of 10); never with data=seed
+    shuffle: float = setting(0.2, ge=0.0, le=1.0)
+    min_steps: int = setting(10, ge=0)  # data=prefix: every round has at least this many batches (small stores)
     # --- optimisation ---
-    lr: float = 3e-3
-    weight_decay: float = 0.0        # AdamW's decoupled decay (embeddings excluded, see optimizer groups)
-    embedding_decay: float = 0.0     # decoupled decay on the song/album/artist tables (sparse: touched rows only)
+    lr: float = setting(3e-3, gt=0.0)
+    weight_decay: float = setting(0.0, ge=0.0)  # AdamW's decoupled decay (embeddings excluded, see optimizer groups)
+    # decoupled decay on the song/album/artist tables (sparse: touched rows only)
+    embedding_decay: float = setting(0.0, ge=0.0)
     sparse: bool = True              # sampled softmax: sparse gradients + lazy row-wise AdamW for the tables
                                      # (only the rows a batch touches are updated); False: dense AdamW
-    batch_size: int = 512
-    rounds: int = 30                 # upper bound; rounds are short and early stopping on held-out R-precision
-                                     # sets the real budget (a small or sparse store stops sooner)
-    patience: int = 2                # rounds without a better held-out R-precision before stopping
-    holdout: float = 0.02            # share of training playlists held out for per-round evaluation
-    max_holdout: int = 2000
-    full_softmax_max: int = -1       # catalogues above this train with sampled softmax (log-Q corrected);
-                                     # -1 = by device (FULL_SOFTMAX_AUTO): 2 CPU cores take ~0.7 s/step for
-                                     # a full softmax over 103k songs (sampled ~0.1 s); an H200 takes 37 ms
-                                     # over the full MPD's 2.26M songs (15 GB), so the seed's objective fits
-    negatives: int = 4096            # sampled softmax: shared log-uniform negatives per batch
-    device: str = "auto"             # auto | cpu | cuda
+    batch_size: int = setting(512, gt=0)
+    # upper bound; rounds are short and early stopping on held-out R-precision sets the real budget (a small or
+    # sparse store stops sooner)
+    rounds: int = setting(30, gt=0)
+    patience: int = setting(2, ge=0)  # rounds without a better held-out R-precision before stopping
+    holdout: float = setting(0.02, ge=0.0, lt=0.5)  # share of training playlists held out for per-round evaluation
+    max_holdout: int = setting(2000, ge=0)
+    # catalogues above this train with sampled softmax (log-Q corrected); -1 = by device (FULL_SOFTMAX_AUTO):
+    # 2 CPU cores take ~0.7 s/step for a full softmax over 103k songs (sampled ~0.1 s); an H200 takes 37 ms
+    # over the full MPD's 2.26M songs (15 GB), so the seed's objective fits
+    full_softmax_max: int = setting(-1, ge=-1)
+    negatives: int = setting(4096, gt=0)  # sampled softmax: shared log-uniform negatives per batch
+    device: str = setting("auto", choices=DEVICES)
     seed: int = 0
-    threads: int = 0                 # torch intra-op threads (0 = torch's default)
-    checkpoint_dir: str = ""         # if set, the latest round is written there (safetensors + JSON)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.validate()
-
-    def validate(self) -> None:
-        for name, value, allowed in (
-            ("data", self.data, DATA_REGIMES), ("item_features", self.item_features, ITEM_FEATURES),
-            ("init", self.init, INITS), ("target", self.target, TARGETS), ("device", self.device, DEVICES),
-        ):
-            if value not in allowed:
-                raise InputError(f"setting {name}={value!r}: expected one of {', '.join(allowed)}.")
-        for name in ("dim", "batch_size", "rounds", "max_seeds", "negatives", "title_buckets"):
-            if getattr(self, name) <= 0:
-                raise InputError(f"setting {name}={getattr(self, name)!r}: expected a positive integer.")
-        for name in ("pairs_per_playlist", "min_steps", "patience"):
-            if getattr(self, name) < 0:
-                raise InputError(f"setting {name}={getattr(self, name)!r}: expected 0 or more.")
-        if self.full_softmax_max < -1:
-            raise InputError(f"setting full_softmax_max={self.full_softmax_max}: expected -1 (by device) or >= 0.")
-        if not 1 <= self.training_sets <= 10:
-            raise InputError(f"setting training_sets={self.training_sets}: expected 1..10 (songs 21..30).")
-        if not 0.0 <= self.dropout < 1.0 or not 0.0 <= self.holdout < 0.5 or not 0.0 <= self.shuffle <= 1.0:
-            raise InputError("settings dropout, holdout and shuffle must lie in [0, 1), [0, 0.5) and [0, 1].")
-        if not self.lr > 0:
-            raise InputError(f"setting lr={self.lr}: expected a positive learning rate.")
+    threads: int = setting(0, ge=0)  # torch intra-op threads (0 = torch's default)
+    checkpoint_dir: str = ""  # if set, the latest round is written there (safetensors + JSON)
 
 
 def full_softmax_limit(config: NeuralConfig, device: torch.device) -> int:

@@ -30,7 +30,6 @@ from segue.models.neural.config import NeuralConfig, resolve_device
 def launch(model_name: str, store_path, out_dir, config: NeuralConfig, nproc: int = 2, progress: bool = False,
            timeout: float | None = None) -> None:
     """Train model ``model_name`` with ``nproc`` processes under torchrun; rank 0 writes ``out_dir``."""
-    config.validate()
     store_path = store_path.path if isinstance(store_path, Store) else Path(store_path)
     if nproc < 1:
         raise InputError(f"nproc={nproc}: expected at least 1 process.")

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from segue.errors import InputError
+from segue.config import setting
 from segue.models.neural.config import NeuralConfig
 from segue.models.neural.examples import collate_pairs, meanvar_examples
 from segue.models.neural.layers import PlaylistNet
@@ -35,16 +35,11 @@ from segue.models.neural.layers import PlaylistNet
 class MeanVarConfig(NeuralConfig):
     """The shared neural settings (:class:`NeuralConfig`) plus meanvar's architecture."""
 
-    hidden: int = 100                # width of the hidden layer of the mean and variance MLPs
+    hidden: int = setting(100, gt=0)  # width of the hidden layer of the mean and variance MLPs
     variance: bool = True            # False: the authors' one-MLP (mean only) variant
     residual: bool = True            # h = mean + MLPs(...): starts as "songs near the seeds' centroid"
     tied: bool = True                # head scores songs with the input song vectors (else a separate table)
     song_bias: bool = True           # per-song bias in the head (learns popularity)
-
-    def validate(self) -> None:
-        super().validate()
-        if self.hidden <= 0:
-            raise InputError(f"setting hidden={self.hidden!r}: expected a positive integer.")
 
 
 def _mlp(dim: int, hidden: int, dropout: float) -> nn.Sequential:

@@ -26,8 +26,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from segue.config import setting
 from segue.errors import InputError
-from segue.models.neural.config import NeuralConfig
+from segue.models.neural.config import TARGETS, NeuralConfig
 from segue.models.neural.examples import collate_windows, window_examples
 from segue.models.neural.layers import PlaylistNet
 
@@ -36,22 +37,21 @@ from segue.models.neural.layers import PlaylistNet
 class SequentialConfig(NeuralConfig):
     """The shared neural settings (:class:`NeuralConfig`) plus the decoder's shape."""
 
-    dim: int = 64                    # model width (song vectors, attention, outputs)
-    layers: int = 2                  # transformer blocks
-    heads: int = 4                   # attention heads (dim must divide by it)
-    ff_mult: int = 2                 # MLP hidden width = ff_mult x dim
-    max_len: int = 50                # songs per training window; seeds read at inference: max_len - 1
-    target: str = "next"             # "next": the next song at every position; "later": a random later one
-    lr: float = 1e-3                 # 3e-3 (meanvar's) overfit the ALS start in one round on sparse data
-    batch_size: int = 64             # windows per batch (each up to max_len predictions)
-    full_softmax_max: int = 5_000    # a batch predicts up to batch_size x max_len songs: sample above this
-    negatives: int = 2048            # shared sampled negatives per batch (of up to batch_size x max_len rows)
+    dim: int = setting(64, gt=0)     # model width (song vectors, attention, outputs)
+    layers: int = setting(2, gt=0)   # transformer blocks
+    heads: int = setting(4, gt=0)    # attention heads (dim must divide by it)
+    ff_mult: int = setting(2, gt=0)  # MLP hidden width = ff_mult x dim
+    max_len: int = setting(50, gt=0)  # songs per training window; seeds read at inference: max_len - 1
+    # "next": the next song at every position; "later": a random later one
+    target: str = setting("next", choices=TARGETS)
+    lr: float = setting(1e-3, gt=0.0)  # 3e-3 (meanvar's) overfit the ALS start in one round on sparse data
+    batch_size: int = setting(64, gt=0)  # windows per batch (each up to max_len predictions)
+    # a batch predicts up to batch_size x max_len songs: sampled softmax above this many songs
+    full_softmax_max: int = setting(5_000, ge=-1)
+    negatives: int = setting(2048, gt=0)  # shared sampled negatives per batch (of up to batch_size x max_len rows)
 
-    def validate(self) -> None:
-        super().validate()
-        for name in ("layers", "heads", "ff_mult", "max_len"):
-            if getattr(self, name) <= 0:
-                raise InputError(f"setting {name}={getattr(self, name)!r}: expected a positive integer.")
+    def __post_init__(self) -> None:
+        super().__post_init__()  # each setting's own range (segue.config.setting)
         if self.dim % self.heads:
             raise InputError(f"settings dim={self.dim} and heads={self.heads}: dim must be a multiple of heads.")
 
