@@ -39,7 +39,7 @@ class Profile:
 
 DENSE = Profile("dense", world_tracks=None, albums_p=0.4, single_share=0.45, ep_share=0.2, zipf_exponent=None, zipf_offset=0.0,
                 hits_max=0.15, hits_power=1.2, album_run=0.75, new_segment=(0.3, 0.9))
-REALISTIC = Profile("realistic", world_tracks=2_600_000, albums_p=0.43, single_share=0.65, ep_share=0.2, zipf_exponent=1.40,
+REALISTIC = Profile("realistic", world_tracks=2_600_000, albums_p=0.35, single_share=0.65, ep_share=0.2, zipf_exponent=1.40,
                     zipf_offset=70.0, hits_max=0.15, hits_power=2.2, album_run=0.5, new_segment=(0.5, 1.0))
 PROFILES = {p.name: p for p in (REALISTIC, DENSE)}
 DEFAULT_PROFILE = REALISTIC.name
