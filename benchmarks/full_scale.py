@@ -3,9 +3,13 @@
     python benchmarks/full_scale.py --playlists 1000000 --dir runs/full     # the MPD's size
     python benchmarks/full_scale.py --playlists 100000 --dir runs/100k      # a point of the scaling curve
     python benchmarks/full_scale.py --dir runs/full --steps train_als,evaluate_als --redo   # rerun two steps
+    python benchmarks/full_scale.py --playlists 250000 --dir runs/250k --slices runs/full/raw   # a prefix of those
+    python benchmarks/full_scale.py --playlists 1000000 --dir runs/mpd --slices ~/mpd/data     # your own MPD
     python benchmarks/full_scale.py --plot runs/100k runs/250k runs/500k runs/full --out docs/scaling.png
 
-Steps: ``synth`` (the realistic profile, official slice files), ``ingest``, ``split`` (``--per-category``:
+Steps: ``synth`` (the realistic profile, official slice files; with ``--slices DIR`` no synth: ``DIR/raw`` links
+the first ``--playlists`` / 1,000 slice files of DIR, in pid order, so the points of a curve can be prefixes of
+one generated MPD, or of the real one), ``ingest``, ``split`` (``--per-category``:
 1,000 per category, the official 10,000-playlist challenge set, from 1M playlists; smaller runs keep the
 same 1% share), ``train_MODEL`` and ``evaluate_MODEL`` per model of ``MODELS``, ``submit`` and ``verify``.
 Every step is one ``segue`` command in its own process; its wall time, the peak of the summed RSS of its
@@ -24,6 +28,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -56,8 +61,8 @@ def per_category_for(playlists: int) -> int:
 
 
 def plan(d: Path, playlists: int, per_category: int, models: list[tuple[str, list[str]]],
-         seed: int, synth_options: list[str] = ()) -> dict[str, list[str]]:
-    """Step name -> the `segue` arguments it runs, in order."""
+         seed: int, synth_options: list[str] = (), synth: bool = True) -> dict[str, list[str]]:
+    """Step name -> the `segue` arguments it runs, in order (no ``synth`` step when ``synth`` is false)."""
     split, mdir = d / "split", d / "models"
     steps = {
         "synth": ["synth", "--playlists", str(playlists), "--out", str(d / "raw"), "--seed", str(seed),
@@ -78,7 +83,28 @@ def plan(d: Path, playlists: int, per_category: int, models: list[tuple[str, lis
                        str(d / "submission.csv.gz"), "--team", "segue-full-scale", "--email", "bench@example.org",
                        "--no-progress"]
     steps["verify"] = ["verify", str(d / "submission.csv.gz"), "--challenge", challenge]
+    if not synth:
+        del steps["synth"]
     return steps
+
+
+SLICE_FILE = re.compile(r"^mpd\.slice\.(\d+)-(\d+)\.json$")
+
+
+def link_slices(source: Path, raw: Path, playlists: int) -> None:
+    """``raw`` := symbolic links to the slice files of ``source`` holding pids 0 .. playlists - 1."""
+    files = sorted((int(m.group(1)), int(m.group(2)), p) for p in source.iterdir()
+                   if (m := SLICE_FILE.match(p.name)))
+    chosen = [f for f in files if f[0] < playlists]
+    if not chosen or chosen[-1][1] + 1 != playlists or any(a != b[1] + 1 for (a, _, _), b in zip(chosen[1:], chosen)):
+        raise SystemExit(f"error: {source} has no run of slice files covering pids 0-{playlists - 1} exactly "
+                         f"(found {len(files)} mpd.slice.*.json files); choose --playlists at a slice boundary.")
+    raw.mkdir(exist_ok=True)
+    for old in raw.iterdir():
+        if old.is_symlink():
+            old.unlink()
+    for _, _, path in chosen:
+        (raw / path.name).symlink_to(path.resolve())
 
 
 def measure(argv: list[str], env: dict) -> dict:
@@ -154,12 +180,16 @@ def run(args: argparse.Namespace) -> int:
     synth_options = ["--tracks-approx", str(args.tracks_approx)] if args.tracks_approx else []
     settings = {"playlists": args.playlists, "per_category": per_category, "seed": args.seed,
                 "synth_options": synth_options}
+    if args.slices:
+        settings["slices"] = str(args.slices.resolve())
     if results.get("settings", settings) != settings:
         print(f"error: {path} was made with {results['settings']}, not {settings}; use another --dir.",
               file=sys.stderr)
         return 2
     models = [m for m in MODELS if not args.models or m[0] in args.models.split(",")]
-    steps = plan(d, args.playlists, per_category, models, args.seed, synth_options)
+    steps = plan(d, args.playlists, per_category, models, args.seed, synth_options, synth=not args.slices)
+    if args.slices:
+        link_slices(args.slices, d / "raw", args.playlists)
     chosen = args.steps.split(",") if args.steps else list(steps)
     unknown = [s for s in chosen if s not in steps]
     if unknown:
@@ -240,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-category", type=int, default=0, help="default: 1,000 at 1M playlists, 1%% below")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tracks-approx", type=int, help="segue synth's catalogue size (default: the profile's)")
+    parser.add_argument("--slices", type=Path, help="no synth: take the first playlists from this folder's "
+                        "mpd.slice.*.json files (a generated MPD, or your own copy of the real one)")
     parser.add_argument("--models", help="comma-separated subset of " + ",".join(m for m, _ in MODELS))
     parser.add_argument("--steps", help="comma-separated steps to run (default: all, in order)")
     parser.add_argument("--redo", action="store_true", help="rerun steps already recorded as done")

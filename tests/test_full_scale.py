@@ -61,3 +61,19 @@ def test_a_failing_step_stops_the_run_and_is_recorded(full_scale, tmp_path):
     steps = json.loads((run_dir / full_scale.RESULTS).read_text())["steps"]
     assert list(steps) == ["verify"]
     assert steps["verify"]["rc"] != 0 and "error" in steps["verify"]["output_tail"]
+
+
+def test_slices_takes_a_prefix_of_an_existing_dataset_instead_of_synth(full_scale, tmp_path):
+    from segue.data.store import Store
+    from segue.data.synth import synthesize
+
+    synthesize(tmp_path / "mpd", 3000, seed=1, tracks_approx=2000)
+    run_dir = tmp_path / "run"
+    argv = ["--dir", str(run_dir), "--playlists", "2000", "--slices", str(tmp_path / "mpd"), "--steps", "ingest"]
+    assert full_scale.main(argv) == 0
+    assert sorted(p.name for p in (run_dir / "raw").iterdir()) == ["mpd.slice.0-999.json", "mpd.slice.1000-1999.json"]
+    assert Store(run_dir / "store").n_playlists == 2000
+    assert "synth" not in full_scale.plan(run_dir, 2000, 2, full_scale.MODELS, 0, synth=False)
+    # not at a slice boundary: refused with a message, nothing run
+    with pytest.raises(SystemExit, match="slice boundary"):
+        full_scale.main(["--dir", str(tmp_path / "other"), "--playlists", "1500", "--slices", str(tmp_path / "mpd")])
