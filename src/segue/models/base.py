@@ -30,6 +30,7 @@ import logging
 import os
 import uuid
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -49,6 +50,9 @@ CONFIG_FILE = "config.json"
 FALLBACK_DIR = "fallback"
 # Dense score blocks are capped at this many floats (256 MB) per batch.
 SCORE_BLOCK_FLOATS = 1 << 26
+# A playlist takes the sparse candidate path (models that offer one) when it scores at most this share of the
+# catalogue there; otherwise one dense row is cheaper.
+CANDIDATE_SHARE = 0.125
 
 # name -> module; a new model is one module plus one line here.
 MODEL_MODULES: dict[str, str] = {
@@ -182,6 +186,96 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return ids, top
 
 
+@dataclasses.dataclass(frozen=True)
+class Candidates:
+    """What a model offers for the sparse path of :meth:`Recommender.recommend` (one batch of playlists).
+
+    Each row's dense scores are a *background* that depends on the track only through a fixed order, plus
+    *support* entries where the row differs from it. ``score`` must give, at any ``(row, track)``, exactly the
+    float the dense path computes there, with support entries never below the background, and the background
+    non-increasing along ``order`` (tracks best first). Then every track outside a row's support and outside
+    ``order[:m]`` scores at most ``score(row, order[m])``, which bounds what the sparse path may miss.
+    """
+
+    support_rows: np.ndarray  # (e,) row of each support entry (duplicates allowed)
+    support_cols: np.ndarray  # (e,) its track
+    order: np.ndarray  # (n_tracks,) int32, background best first
+    group_end: np.ndarray  # (n_tracks,) int32: the first position after the run of equal popularity at each
+    score: Callable[[np.ndarray, np.ndarray], np.ndarray]  # (rows, tracks) -> float32 dense scores
+
+
+def take_rows(indptr: np.ndarray, indices: np.ndarray, titles, rows: np.ndarray):
+    """Rows ``rows`` of a seed CSR batch and their titles, as a batch of their own."""
+    if len(rows) == len(indptr) - 1:
+        return indptr, indices, titles
+    lengths = np.diff(indptr)[rows]
+    sub_ptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=sub_ptr[1:])
+    starts = np.repeat(indptr[rows] - sub_ptr[:-1], lengths)
+    sub_idx = indices[np.arange(sub_ptr[-1]) + starts]
+    return sub_ptr, sub_idx, [titles[r] for r in rows] if titles is not None else None
+
+
+def order_groups(popularity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Tracks by ``popularity`` descending, ties by lower id, and where each run of equal values ends."""
+    n = len(popularity)
+    order = np.lexsort((np.arange(n), -popularity)).astype(np.int32)
+    ordered = popularity[order]
+    ends = np.append(np.flatnonzero(ordered[1:] != ordered[:-1]) + 1, n)
+    return order, np.repeat(ends, np.diff(ends, prepend=0)).astype(np.int32)
+
+
+def candidate_top_k(cand: Candidates, n_tracks: int, seed_ptr: np.ndarray, seed_idx: np.ndarray, k: int,
+                    exclude_seeds: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row-wise top-k as :func:`top_k` ranks the dense scores, from each row's support and the head of the
+    background order: ``(ids, scores, exact)``; rows with ``exact`` False must be scored densely instead.
+
+    A row takes ``order[:m]`` with ``m`` past its support, seeds and ``k`` and then to the end of a run of equal
+    popularity (a tie at the cut is never split); it is exact when its k-th score beats ``score(row, order[m])``,
+    the most that any track left out can score.
+    """
+    b = len(seed_ptr) - 1
+    support = np.unique(cand.support_rows.astype(np.int64) * n_tracks + cand.support_cols)
+    support_count = np.bincount(support // n_tracks, minlength=b)
+    take = np.minimum(k + support_count + np.diff(seed_ptr) + 1, n_tracks)
+    take = np.where(take > 0, cand.group_end[np.maximum(take, 1) - 1], 0)
+    exact = np.minimum(take + support_count, n_tracks) <= CANDIDATE_SHARE * n_tracks
+    take[~exact] = 0
+    head_rows = np.repeat(np.arange(b), take)
+    head_pos = np.arange(len(head_rows)) - np.repeat(np.cumsum(take) - take, take)
+    keys = np.unique(np.concatenate([support[exact[support // n_tracks]],
+                                     head_rows * n_tracks + cand.order[head_pos]]))
+    rows, cols = keys // n_tracks, (keys % n_tracks).astype(np.int32)
+    scores = np.asarray(cand.score(rows, cols), dtype=np.float32)
+    scores[np.isnan(scores)] = -np.inf
+    if exclude_seeds and len(seed_idx):
+        seed_keys = np.unique(seed_rows(seed_ptr) * n_tracks + seed_idx)
+        scores[np.isin(keys, seed_keys, assume_unique=True)] = -np.inf
+    by_rank = np.lexsort((cols, -scores, rows))  # per row: best first, equal scores by lower id
+    count = np.bincount(rows, minlength=b)
+    rank = np.arange(len(rows)) - np.repeat(np.cumsum(count) - count, count)
+    kept = by_rank[rank < k]
+    ids = np.full((b, k), -1, dtype=np.int32)
+    out = np.full((b, k), -np.inf, dtype=np.float32)
+    ids[rows[kept], rank[rank < k]] = cols[kept]
+    out[rows[kept], rank[rank < k]] = scores[kept]
+    ids[np.isneginf(out)] = -1
+    # the bound: the best any track outside a row's candidates can score, the background at the first track
+    # of order[take:] off the row's support (the tracks after it score no more)
+    outside = np.flatnonzero(exact & (take < n_tracks))
+    span = np.minimum(support_count[outside] + 1, n_tracks - take[outside])
+    look_rows = np.repeat(outside, span)
+    look_pos = np.repeat(take[outside] - np.cumsum(span) + span, span) + np.arange(len(look_rows))
+    look = look_rows * n_tracks + cand.order[look_pos]
+    off = ~np.isin(look, support, assume_unique=True)
+    first_rows, first = np.unique(look_rows[off], return_index=True)
+    bound = np.full(b, -np.inf, dtype=np.float32)
+    bound[first_rows] = cand.score(first_rows, cand.order[look_pos[off][first]])
+    kth = out[:, k - 1]
+    exact &= np.isfinite(kth) & (np.where(np.isnan(bound), np.inf, bound) < kth)
+    return ids, out, exact
+
+
 class Recommender:
     """Base class of every model. See the module docstring for what subclasses implement."""
 
@@ -275,11 +369,41 @@ class Recommender:
             stop = min(n, start + step)
             sub_ptr, sub_idx = csr_slice(indptr, indices, start, stop)
             sub_titles = titles[start:stop] if titles is not None else None
+            ids[start:stop], out[start:stop] = self._top_k_block(sub_ptr, sub_idx, sub_titles, k, exclude_seeds)
+        return ids, out
+
+    def _top_k_block(self, indptr, indices, titles, k: int, exclude_seeds: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k of one block of playlists: sparse candidates where the model offers them and they are exact
+        (the same ids and scores as the dense row), a dense score row for the rest."""
+        n = len(indptr) - 1
+        ids = np.full((n, k), -1, dtype=np.int32)
+        out = np.full((n, k), -np.inf, dtype=np.float32)
+        dense = np.ones(n, dtype=bool)
+        lengths = np.diff(indptr)
+        parts = [(self, lengths > 0), (self.fallback, lengths == 0)] if self.fallback is not None else [(self, None)]
+        for model, mask in parts:
+            rows = np.arange(n) if mask is None else np.flatnonzero(mask)
+            if len(rows) == 0:
+                continue
+            sub_ptr, sub_idx, sub_titles = take_rows(indptr, indices, titles, rows)
+            cand = model._candidates(sub_ptr, sub_idx, sub_titles)
+            if cand is None:
+                continue
+            found, scores, exact = candidate_top_k(cand, self.n_tracks, sub_ptr, sub_idx, k, exclude_seeds)
+            ids[rows[exact]], out[rows[exact]] = found[exact], scores[exact]
+            dense[rows[exact]] = False
+        rows = np.flatnonzero(dense)
+        if len(rows):
+            sub_ptr, sub_idx, sub_titles = take_rows(indptr, indices, titles, rows)
             block = self._score_with_fallback(sub_ptr, sub_idx, sub_titles)
             if exclude_seeds and len(sub_idx):
                 block[seed_rows(sub_ptr), sub_idx] = -np.inf
-            ids[start:stop], out[start:stop] = top_k(block, k)
+            ids[rows], out[rows] = top_k(block, k)
         return ids, out
+
+    def _candidates(self, indptr: np.ndarray, indices: np.ndarray, titles) -> Candidates | None:
+        """The sparse path's view of these playlists' scores (see :class:`Candidates`), or None (dense only)."""
+        return None
 
     def _score_with_fallback(self, indptr, indices, titles) -> np.ndarray:
         lengths = np.diff(indptr)
