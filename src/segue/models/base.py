@@ -204,6 +204,18 @@ class Candidates:
     score: Callable[[np.ndarray, np.ndarray], np.ndarray]  # (rows, tracks) -> float32 dense scores
 
 
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique of an int array by one sort (numpy's hashing unique is slower for these sizes)."""
+    values = np.sort(values)
+    return values[np.append(True, values[1:] != values[:-1])] if len(values) else values
+
+
+def _contains(sorted_unique: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Whether each of ``values`` is in ``sorted_unique``."""
+    pos = np.minimum(np.searchsorted(sorted_unique, values), max(len(sorted_unique) - 1, 0))
+    return sorted_unique[pos] == values if len(sorted_unique) else np.zeros(len(values), dtype=bool)
+
+
 def take_rows(indptr: np.ndarray, indices: np.ndarray, titles, rows: np.ndarray):
     """Rows ``rows`` of a seed CSR batch and their titles, as a batch of their own."""
     if len(rows) == len(indptr) - 1:
@@ -230,47 +242,46 @@ def candidate_top_k(cand: Candidates, n_tracks: int, seed_ptr: np.ndarray, seed_
     """Row-wise top-k as :func:`top_k` ranks the dense scores, from each row's support and the head of the
     background order: ``(ids, scores, exact)``; rows with ``exact`` False must be scored densely instead.
 
-    A row takes ``order[:m]`` with ``m`` past its support, seeds and ``k`` and then to the end of a run of equal
-    popularity (a tie at the cut is never split); it is exact when its k-th score beats ``score(row, order[m])``,
-    the most that any track left out can score.
+    A row's head is ``order[:m]``, ``m`` at least ``k`` + its seeds + 1 and then to the end of a run of equal
+    popularity (a tie at the cut is never split); the row is exact when its k-th score beats the background at
+    the first track past the head that is off its support, the most any track left out can score.
     """
     b = len(seed_ptr) - 1
-    support = np.unique(cand.support_rows.astype(np.int64) * n_tracks + cand.support_cols)
+    support = _sorted_unique(cand.support_rows.astype(np.int64) * n_tracks + cand.support_cols)
     support_count = np.bincount(support // n_tracks, minlength=b)
-    take = np.minimum(k + support_count + np.diff(seed_ptr) + 1, n_tracks)
-    take = np.where(take > 0, cand.group_end[np.maximum(take, 1) - 1], 0)
-    exact = np.minimum(take + support_count, n_tracks) <= CANDIDATE_SHARE * n_tracks
+    take = cand.group_end[np.minimum(k + np.diff(seed_ptr) + 1, n_tracks) - 1].astype(np.int64)
+    exact = take + support_count <= CANDIDATE_SHARE * n_tracks
     take[~exact] = 0
     head_rows = np.repeat(np.arange(b), take)
     head_pos = np.arange(len(head_rows)) - np.repeat(np.cumsum(take) - take, take)
-    keys = np.unique(np.concatenate([support[exact[support // n_tracks]],
-                                     head_rows * n_tracks + cand.order[head_pos]]))
+    keys = _sorted_unique(np.concatenate([support[exact[support // n_tracks]],
+                                          head_rows * n_tracks + cand.order[head_pos]]))
     rows, cols = keys // n_tracks, (keys % n_tracks).astype(np.int32)
     scores = np.asarray(cand.score(rows, cols), dtype=np.float32)
-    scores[np.isnan(scores)] = -np.inf
     if exclude_seeds and len(seed_idx):
-        seed_keys = np.unique(seed_rows(seed_ptr) * n_tracks + seed_idx)
-        scores[np.isin(keys, seed_keys, assume_unique=True)] = -np.inf
-    by_rank = np.lexsort((cols, -scores, rows))  # per row: best first, equal scores by lower id
+        scores[_contains(_sorted_unique(seed_rows(seed_ptr) * n_tracks + seed_idx), keys)] = -np.inf
+    # each row's candidates side by side, in id order (keys are sorted): top_k's ties by position are by id
     count = np.bincount(rows, minlength=b)
-    rank = np.arange(len(rows)) - np.repeat(np.cumsum(count) - count, count)
-    kept = by_rank[rank < k]
-    ids = np.full((b, k), -1, dtype=np.int32)
-    out = np.full((b, k), -np.inf, dtype=np.float32)
-    ids[rows[kept], rank[rank < k]] = cols[kept]
-    out[rows[kept], rank[rank < k]] = scores[kept]
-    ids[np.isneginf(out)] = -1
-    # the bound: the best any track outside a row's candidates can score, the background at the first track
-    # of order[take:] off the row's support (the tracks after it score no more)
-    outside = np.flatnonzero(exact & (take < n_tracks))
-    span = np.minimum(support_count[outside] + 1, n_tracks - take[outside])
-    look_rows = np.repeat(outside, span)
-    look_pos = np.repeat(take[outside] - np.cumsum(span) + span, span) + np.arange(len(look_rows))
-    look = look_rows * n_tracks + cand.order[look_pos]
-    off = ~np.isin(look, support, assume_unique=True)
-    first_rows, first = np.unique(look_rows[off], return_index=True)
+    pos = np.arange(len(rows)) - np.repeat(np.cumsum(count) - count, count)
+    block = np.full((b, max(1, int(count.max(initial=0)))), -np.inf, dtype=np.float32)
+    block_ids = np.full(block.shape, -1, dtype=np.int32)
+    block[rows, pos], block_ids[rows, pos] = scores, cols
+    found, out = top_k(block, k)
+    ids = np.where(found >= 0, np.take_along_axis(block_ids, np.maximum(found, 0), axis=1), -1).astype(np.int32)
+    # the bound: the background at the first track of order[take:] off the row's support (the tracks after it
+    # score no more); looked for in the next 64 places first, then as far as the support reaches
     bound = np.full(b, -np.inf, dtype=np.float32)
-    bound[first_rows] = cand.score(first_rows, cand.order[look_pos[off][first]])
+    todo = np.flatnonzero(exact & (take < n_tracks))
+    for limit in (64, n_tracks):
+        span = np.minimum(np.minimum(support_count[todo] + 1, limit), n_tracks - take[todo])
+        look_rows = np.repeat(todo, span)
+        look_pos = np.repeat(take[todo] - np.cumsum(span) + span, span) + np.arange(len(look_rows))
+        off = ~_contains(support, look_rows * n_tracks + cand.order[look_pos])
+        first = np.flatnonzero(off)
+        first = first[np.append(True, np.diff(look_rows[first]) != 0)] if len(first) else first  # first per row
+        first_rows = look_rows[first]
+        bound[first_rows] = cand.score(first_rows, cand.order[look_pos[first]])
+        todo = np.setdiff1d(todo, first_rows)
     kth = out[:, k - 1]
     exact &= np.isfinite(kth) & (np.where(np.isnan(bound), np.inf, bound) < kth)
     return ids, out, exact

@@ -220,23 +220,17 @@ class TitleModel(Recommender):
         if np.any(coef < 0):
             return None
         part.sum_duplicates()
-        order, _ = self.background_order()
-        # a row's best score: on its support, or at its most popular track off the support (the first of
-        # order[:support + 1] that is not in it)
+        # a row's best score: on its support, or the background at the most popular track; when that track is
+        # in the support its score there is at least the background, so the max of the two is exact
         best = np.full(len(unique), -np.inf, dtype=np.float32)
-        rows = seed_rows(part.indptr)
-        values = part.data + coef[rows] * self._pop[part.indices]
+        values = part.data + coef[seed_rows(part.indptr)] * self._pop[part.indices]
         values[self._unseen[part.indices]] = -np.inf
-        np.maximum.at(best, rows, values)
-        take = np.minimum(np.diff(part.indptr) + 1, len(order))
-        head_rows = np.repeat(np.arange(len(unique)), take)
-        head = order[np.arange(len(head_rows)) - np.repeat(np.cumsum(take) - take, take)]
-        off = csr_values_at(part.astype(bool), head_rows, head) == 0
-        first = np.unique(head_rows[off], return_index=True)
-        first_track = head[off][first[1]]
-        background = coef[first[0]] * self._pop[first_track]
-        background[self._unseen[first_track]] = -np.inf
-        best[first[0]] = np.maximum(best[first[0]], background)
+        nonempty = np.flatnonzero(np.diff(part.indptr))
+        if len(nonempty):
+            best[nonempty] = np.maximum.reduceat(values, part.indptr[nonempty])
+        top = int(self.background_order()[0][0])
+        if not self._unseen[top]:
+            best = np.maximum(best, coef * self._pop[top])
         best[~np.isfinite(best) | (best <= 0)] = 1.0
         part, coef = part[inverse], coef[inverse]
 
