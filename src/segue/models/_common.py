@@ -107,8 +107,7 @@ def seed_rows(indptr: np.ndarray) -> np.ndarray:
 
 def scale_rows(scores: np.ndarray) -> np.ndarray:
     """Divide each row by its largest finite value, in place (rows without a positive value are left alone)."""
-    finite = np.where(np.isfinite(scores), scores, 0.0)
-    top = finite.max(axis=1, keepdims=True)
+    top = np.max(scores, axis=1, keepdims=True, where=np.isfinite(scores), initial=0.0)
     top[top <= 0] = 1.0
     scores /= top
     return scores
