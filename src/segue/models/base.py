@@ -231,7 +231,8 @@ class Candidates:
     *support* entries where the row differs from it. ``score`` must give, at any ``(row, track)``, exactly the
     float the dense path computes there, with support entries never below the background, and the background
     non-increasing along ``order`` (tracks best first). Then every track outside a row's support and outside
-    ``order[:m]`` scores at most ``score(row, order[m])``, which bounds what the sparse path may miss.
+    ``order[:m]`` scores at most the background at the first track of ``order[m:]`` off the support, which
+    bounds what the sparse path may miss. (cooccur and title offer one; dense-only models return None.)
     """
 
     support_rows: np.ndarray  # (e,) row of each support entry (duplicates allowed)
