@@ -134,6 +134,18 @@ class ModelSuite:
             np.testing.assert_array_equal(blocked_ids, ids)
             assert_same_scores(blocked_scores, scores)
 
+    @pytest.mark.parametrize("exclude_seeds", [True, False])
+    def test_sparse_path_equals_the_dense_one(self, model, store, monkeypatch, exclude_seeds):
+        """Models that offer sparse candidates (for serving) rank exactly as their dense scores do."""
+        seeds, titles = self.mixed_batch(store)
+        for k in (1, 7, 30, store.n_tracks):
+            monkeypatch.setattr("segue.models.base.CANDIDATE_SHARE", 0.0)  # dense only
+            dense_ids, dense_scores = model.recommend(seeds, k=k, titles=titles, exclude_seeds=exclude_seeds)
+            monkeypatch.setattr("segue.models.base.CANDIDATE_SHARE", 1.0)  # sparse wherever it is exact
+            ids, scores = model.recommend(seeds, k=k, titles=titles, exclude_seeds=exclude_seeds)
+            np.testing.assert_array_equal(ids, dense_ids)
+            np.testing.assert_array_equal(scores, dense_scores)
+
     def test_seeds_are_excluded(self, model, store):
         seeds = [seeds_of_genre(store, g, 10) for g in range(N_GENRES)]
         ids, _ = model.recommend(seeds, k=40)

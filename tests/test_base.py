@@ -106,6 +106,26 @@ def test_top_k_matches_a_plain_sort_on_random_tied_blocks():
             assert top[row, : len(expected)].tolist() == clean[expected].tolist()
 
 
+@pytest.mark.parametrize("values", [3, 50, 10_000])
+def test_top_k_of_long_rows_cut_at_a_sampled_threshold_equals_the_full_partition(values):
+    """Rows long enough for the sampled threshold, with ties (few distinct values), -inf and NaN."""
+    from segue.models.base import _top_k_above_sampled_threshold, _top_k_full
+
+    rng = np.random.default_rng(values)
+    cut = 0
+    for _ in range(60):
+        b, k = int(rng.integers(1, 4)), int(rng.integers(1, 12))
+        scores = rng.integers(0, values, size=(b, int(rng.integers(40, 60)) * (k + 1))).astype(np.float32)
+        scores[rng.random(scores.shape) < 0.3] = -np.inf
+        scores[rng.random(scores.shape) < 0.02] = np.nan
+        cut += _top_k_above_sampled_threshold(scores, k) is not None
+        ids, top = top_k(scores, k)
+        full_ids, full_top = _top_k_full(scores, k)
+        np.testing.assert_array_equal(ids, full_ids)
+        np.testing.assert_array_equal(top, full_top)
+    assert cut >= 30  # the cut really ran
+
+
 @dataclass(frozen=True)
 class _Ranged:
     rate: float = setting(0.5, gt=0.0, le=1.0)

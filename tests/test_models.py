@@ -238,3 +238,36 @@ def test_small_block_nnz_really_trains_cooccur_in_blocks(genre_store):
     x = genre_store.csr(binary=True)
     estimate = x.T.tocsr() @ np.diff(x.indptr).astype(np.float64)
     assert len(item_blocks(estimate, SMALL_FIT_BLOCKS["cooccur"]["block_nnz"])) > 10
+
+
+@pytest.mark.parametrize("name, settings", [
+    ("title", {}),
+    ("cooccur", {"neighbors": 40}),
+    ("cooccur", {"neighbors": 40, "popularity_weight": 0.0}),
+    ("cooccur", {"neighbors": 10, "title_weight": 0.0, "power": 2.0}),
+    ("cooccur", {"neighbors": 40, "fallback": "none"}),
+])
+def test_sparse_candidates_are_taken_and_rank_as_the_dense_scores(genre_store, monkeypatch, name, settings):
+    """The serving path (seeds' neighbours + title support + the popularity head) is really used for most
+    playlists, and gives the dense path's ids and scores bit for bit, under settings that change the
+    background (no popularity blend, no titles, no fallback)."""
+    cls = get_model_class(name)
+    model = cls(apply_overrides(cls.Config(), [f"{k}={v}" for k, v in settings.items()])).fit(genre_store)
+    seeds, titles = ModelSuite.mixed_batch(genre_store)
+    seeds += [seeds_of_genre(genre_store, g, 1) for g in range(4)]
+    titles += ["rock", None, "chill", "xyzzy"]
+    dense_rows = []
+    score_with_fallback = type(model)._score_with_fallback
+    monkeypatch.setattr(type(model), "_score_with_fallback",
+                        lambda self, indptr, *rest: dense_rows.append(len(indptr) - 1)
+                        or score_with_fallback(self, indptr, *rest))
+    for k in (1, 10, 50):
+        monkeypatch.setattr("segue.models.base.CANDIDATE_SHARE", 0.0)
+        expected = model.recommend(seeds, k=k, titles=titles)
+        monkeypatch.setattr("segue.models.base.CANDIDATE_SHARE", 1.0)
+        dense_rows.clear()
+        actual = model.recommend(seeds, k=k, titles=titles)
+        if k <= 10:  # (at k=50 with no popularity blend, a lone seed's 40 neighbours leave ties at 0: dense)
+            assert sum(dense_rows) <= len(seeds) // 4, f"k={k}: {sum(dense_rows)} of {len(seeds)} rows dense"
+        np.testing.assert_array_equal(actual[0], expected[0])
+        np.testing.assert_array_equal(actual[1], expected[1])

@@ -105,6 +105,22 @@ def test_never_replaces_a_file_that_is_not_an_index(store):
     assert stranger.read_text() == "my notes"
 
 
+def test_index_is_claimed_like_every_output(store):
+    """A second process building the same index fails at once, naming the first; nothing is replaced."""
+    from segue.errors import OutputError
+    from segue.io import claim_output
+    from segue.serve.search import SEARCH_INDEX_OUTPUT
+
+    path = store.path / INDEX_FILE
+    path.unlink(missing_ok=True)
+    with claim_output(path, SEARCH_INDEX_OUTPUT, flag="--index"):
+        with pytest.raises(OutputError, match="is being written by"):
+            SearchIndex.open(store)
+    assert not path.exists()
+    assert SearchIndex.open(store).search("halo").size == 1
+    assert SEARCH_INDEX_OUTPUT.owns(path) and not SEARCH_INDEX_OUTPUT.owns(store.path / "manifest.json")
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only directories")
 def test_read_only_store_indexes_into_the_cache(store, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

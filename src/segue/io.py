@@ -12,7 +12,7 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,11 +33,12 @@ class OutputKind:
     marker: str | None = None
     key: str | None = None
     value: str | None = None
+    recognise: Callable[[Path], bool] | None = None  # for a file kind: whether a file is one of its outputs
 
     def owns(self, path: Path) -> bool:
         """Whether ``path`` is an output of this kind (so it may be replaced)."""
         if not self.directory:
-            return path.is_file()
+            return path.is_file() and (self.recognise is None or self.recognise(path))
         if not path.is_dir():
             return False
         if not any(path.iterdir()):

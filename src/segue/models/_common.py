@@ -107,22 +107,42 @@ def seed_rows(indptr: np.ndarray) -> np.ndarray:
 
 def scale_rows(scores: np.ndarray) -> np.ndarray:
     """Divide each row by its largest finite value, in place (rows without a positive value are left alone)."""
-    finite = np.where(np.isfinite(scores), scores, 0.0)
-    top = finite.max(axis=1, keepdims=True)
+    top = np.max(scores, axis=1, keepdims=True, where=np.isfinite(scores), initial=0.0)
     top[top <= 0] = 1.0
     scores /= top
     return scores
 
 
+def titled_rows(indptr: np.ndarray, titles, title_model, weight: float, decay: float
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The rows that blend in the title model's scores, and each one's weight ``weight / n_seeds ** decay``."""
+    if weight <= 0 or title_model is None or titles is None:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    rows = np.flatnonzero(np.fromiter((bool(t) for t in titles), dtype=bool, count=len(indptr) - 1))
+    n_seeds = np.maximum(np.diff(indptr)[rows], 1).astype(np.float32)
+    return rows, weight / n_seeds**decay
+
+
 def blend_titles(scores: np.ndarray, indptr: np.ndarray, titles, title_model, weight: float,
                  decay: float) -> np.ndarray:
     """Add ``weight / n_seeds ** decay`` times the title model's row-scaled scores to titled rows, in place."""
-    if weight <= 0 or title_model is None or titles is None:
-        return scores
-    rows = np.flatnonzero(np.fromiter((bool(t) for t in titles), dtype=bool, count=len(indptr) - 1))
+    rows, factor = titled_rows(indptr, titles, title_model, weight, decay)
     if len(rows) == 0:
         return scores
     title = title_model._score(np.zeros(len(rows) + 1, np.int64), np.zeros(0, np.int32), [titles[r] for r in rows])
-    n_seeds = np.maximum(np.diff(indptr)[rows], 1).astype(np.float32)
-    scores[rows] += (weight / n_seeds**decay)[:, None] * scale_rows(title)
+    scores[rows] += factor[:, None] * scale_rows(title)
     return scores
+
+
+def csr_values_at(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``matrix[rows[i], cols[i]]`` for every i (0 where nothing is stored), vectorised; ``matrix`` must have
+    sorted indices and no duplicates (canonical, as a scipy product returns it)."""
+    if not matrix.has_canonical_format:
+        matrix = matrix.copy()
+        matrix.sum_duplicates()
+    n = matrix.shape[1]
+    stored = seed_rows(matrix.indptr).astype(np.int64) * n + matrix.indices  # ascending when canonical
+    wanted = np.asarray(rows, dtype=np.int64) * n + cols
+    pos = np.minimum(np.searchsorted(stored, wanted), max(len(stored) - 1, 0))
+    hit = stored[pos] == wanted if len(stored) else np.zeros(len(wanted), dtype=bool)
+    return np.where(hit, matrix.data[pos] if len(stored) else 0, 0).astype(matrix.dtype)

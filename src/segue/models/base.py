@@ -30,6 +30,7 @@ import logging
 import os
 import uuid
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -49,6 +50,11 @@ CONFIG_FILE = "config.json"
 FALLBACK_DIR = "fallback"
 # Dense score blocks are capped at this many floats (256 MB) per batch.
 SCORE_BLOCK_FLOATS = 1 << 26
+# A playlist takes the sparse candidate path (models that offer one) when it scores at most this share of the
+# catalogue there; otherwise one dense row is cheaper.
+CANDIDATE_SHARE = 0.125
+# top_k samples every step-th score of a long row, step = n / (SAMPLE_SPACING * (k + 1)), to find a threshold
+SAMPLE_SPACING = 16
 
 # name -> module; a new model is one module plus one line here.
 MODEL_MODULES: dict[str, str] = {
@@ -150,7 +156,42 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
     NaN counts as -inf; -inf entries (never recommend) come back as id -1. Ties are broken by id even
     where they straddle the k-th place, so a row's result never depends on the rest of the block.
+    Long rows are first cut to the entries at or above a threshold taken from a sample of each row (one
+    comparison pass instead of a partition of the whole row); the result is the same.
     """
+    b, n = scores.shape
+    if b and n >= 2 * SAMPLE_SPACING * (k + 1):
+        found = _top_k_above_sampled_threshold(scores, k)
+        if found is not None:
+            return found
+    return _top_k_full(scores, k)
+
+
+def _top_k_above_sampled_threshold(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`top_k` from the entries of each row at or above ``t``, a value from every ``step``-th entry that
+    about ``4 (k + 1)`` entries reach; None when some row has fewer than ``k + 1`` such entries (or ``t``
+    is not finite). Then every entry ranked up to k + 1, and every entry tied with the k-th, is kept: exact."""
+    b, n = scores.shape
+    step = max(1, n // (SAMPLE_SPACING * (k + 1)))
+    sample = scores[:, ::step]
+    rank = min(sample.shape[1], 4 * (k + 1) // step + 4)
+    threshold = np.partition(sample, sample.shape[1] - rank, axis=1)[:, -rank]  # NaN sorts last: a high t
+    if not np.isfinite(threshold).all():
+        return None
+    keep = scores >= threshold[:, None]
+    count = keep.sum(axis=1)
+    if (count < k + 1).any():
+        return None
+    rows, cols = np.nonzero(keep)  # row-major: ids ascending in each row, so ties by position are by id
+    pos = np.arange(len(rows)) - np.repeat(np.cumsum(count) - count, count)
+    block = np.full((b, int(count.max())), -np.inf, dtype=scores.dtype)
+    block_ids = np.full(block.shape, -1, dtype=np.int32)
+    block[rows, pos], block_ids[rows, pos] = scores[rows, cols], cols
+    found, top = _top_k_full(block, k)
+    return np.where(found >= 0, np.take_along_axis(block_ids, np.maximum(found, 0), axis=1), -1), top
+
+
+def _top_k_full(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     b, n = scores.shape
     kk = min(k, n)
     if kk < n:
@@ -180,6 +221,108 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         ids = np.pad(ids, ((0, 0), (0, k - kk)), constant_values=-1)
         top = np.pad(top, ((0, 0), (0, k - kk)), constant_values=-np.inf)
     return ids, top
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidates:
+    """What a model offers for the sparse path of :meth:`Recommender.recommend` (one batch of playlists).
+
+    Each row's dense scores are a *background* that depends on the track only through a fixed order, plus
+    *support* entries where the row differs from it. ``score`` must give, at any ``(row, track)``, exactly the
+    float the dense path computes there, with support entries never below the background, and the background
+    non-increasing along ``order`` (tracks best first). Then every track outside a row's support and outside
+    ``order[:m]`` scores at most the background at the first track of ``order[m:]`` off the support, which
+    bounds what the sparse path may miss. (cooccur and title offer one; dense-only models return None.)
+    """
+
+    support_rows: np.ndarray  # (e,) row of each support entry (duplicates allowed)
+    support_cols: np.ndarray  # (e,) its track
+    order: np.ndarray  # (n_tracks,) int32, background best first
+    group_end: np.ndarray  # (n_tracks,) int32: the first position after the run of equal popularity at each
+    score: Callable[[np.ndarray, np.ndarray], np.ndarray]  # (rows, tracks) -> float32 dense scores
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique of an int array by one sort (numpy's hashing unique is slower for these sizes)."""
+    values = np.sort(values)
+    return values[np.append(True, values[1:] != values[:-1])] if len(values) else values
+
+
+def _contains(sorted_unique: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Whether each of ``values`` is in ``sorted_unique``."""
+    pos = np.minimum(np.searchsorted(sorted_unique, values), max(len(sorted_unique) - 1, 0))
+    return sorted_unique[pos] == values if len(sorted_unique) else np.zeros(len(values), dtype=bool)
+
+
+def take_rows(indptr: np.ndarray, indices: np.ndarray, titles, rows: np.ndarray):
+    """Rows ``rows`` of a seed CSR batch and their titles, as a batch of their own."""
+    if len(rows) == len(indptr) - 1:
+        return indptr, indices, titles
+    lengths = np.diff(indptr)[rows]
+    sub_ptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=sub_ptr[1:])
+    starts = np.repeat(indptr[rows] - sub_ptr[:-1], lengths)
+    sub_idx = indices[np.arange(sub_ptr[-1]) + starts]
+    return sub_ptr, sub_idx, [titles[r] for r in rows] if titles is not None else None
+
+
+def order_groups(popularity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Tracks by ``popularity`` descending, ties by lower id, and where each run of equal values ends."""
+    n = len(popularity)
+    order = np.lexsort((np.arange(n), -popularity)).astype(np.int32)
+    ordered = popularity[order]
+    ends = np.append(np.flatnonzero(ordered[1:] != ordered[:-1]) + 1, n)
+    return order, np.repeat(ends, np.diff(ends, prepend=0)).astype(np.int32)
+
+
+def candidate_top_k(cand: Candidates, n_tracks: int, seed_ptr: np.ndarray, seed_idx: np.ndarray, k: int,
+                    exclude_seeds: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row-wise top-k as :func:`top_k` ranks the dense scores, from each row's support and the head of the
+    background order: ``(ids, scores, exact)``; rows with ``exact`` False must be scored densely instead.
+
+    A row's head is ``order[:m]``, ``m`` at least ``k`` + its seeds + 1 and then to the end of a run of equal
+    popularity (a tie at the cut is never split); the row is exact when its k-th score beats the background at
+    the first track past the head that is off its support, the most any track left out can score.
+    """
+    b = len(seed_ptr) - 1
+    support = _sorted_unique(cand.support_rows.astype(np.int64) * n_tracks + cand.support_cols)
+    support_count = np.bincount(support // n_tracks, minlength=b)
+    take = cand.group_end[np.minimum(k + np.diff(seed_ptr) + 1, n_tracks) - 1].astype(np.int64)
+    exact = take + support_count <= CANDIDATE_SHARE * n_tracks
+    take[~exact] = 0
+    head_rows = np.repeat(np.arange(b), take)
+    head_pos = np.arange(len(head_rows)) - np.repeat(np.cumsum(take) - take, take)
+    keys = _sorted_unique(np.concatenate([support[exact[support // n_tracks]],
+                                          head_rows * n_tracks + cand.order[head_pos]]))
+    rows, cols = keys // n_tracks, (keys % n_tracks).astype(np.int32)
+    scores = np.asarray(cand.score(rows, cols), dtype=np.float32)
+    if exclude_seeds and len(seed_idx):
+        scores[_contains(_sorted_unique(seed_rows(seed_ptr) * n_tracks + seed_idx), keys)] = -np.inf
+    # each row's candidates side by side, in id order (keys are sorted): top_k's ties by position are by id
+    count = np.bincount(rows, minlength=b)
+    pos = np.arange(len(rows)) - np.repeat(np.cumsum(count) - count, count)
+    block = np.full((b, max(1, int(count.max(initial=0)))), -np.inf, dtype=np.float32)
+    block_ids = np.full(block.shape, -1, dtype=np.int32)
+    block[rows, pos], block_ids[rows, pos] = scores, cols
+    found, out = top_k(block, k)
+    ids = np.where(found >= 0, np.take_along_axis(block_ids, np.maximum(found, 0), axis=1), -1).astype(np.int32)
+    # the bound: the background at the first track of order[take:] off the row's support (the tracks after it
+    # score no more); looked for in the next 64 places first, then as far as the support reaches
+    bound = np.full(b, -np.inf, dtype=np.float32)
+    todo = np.flatnonzero(exact & (take < n_tracks))
+    for limit in (64, n_tracks):
+        span = np.minimum(np.minimum(support_count[todo] + 1, limit), n_tracks - take[todo])
+        look_rows = np.repeat(todo, span)
+        look_pos = np.repeat(take[todo] - np.cumsum(span) + span, span) + np.arange(len(look_rows))
+        off = ~_contains(support, look_rows * n_tracks + cand.order[look_pos])
+        first = np.flatnonzero(off)
+        first = first[np.append(True, np.diff(look_rows[first]) != 0)] if len(first) else first  # first per row
+        first_rows = look_rows[first]
+        bound[first_rows] = cand.score(first_rows, cand.order[look_pos[first]])
+        todo = np.setdiff1d(todo, first_rows)
+    kth = out[:, k - 1]
+    exact &= np.isfinite(kth) & (np.where(np.isnan(bound), np.inf, bound) < kth)
+    return ids, out, exact
 
 
 class Recommender:
@@ -275,11 +418,41 @@ class Recommender:
             stop = min(n, start + step)
             sub_ptr, sub_idx = csr_slice(indptr, indices, start, stop)
             sub_titles = titles[start:stop] if titles is not None else None
+            ids[start:stop], out[start:stop] = self._top_k_block(sub_ptr, sub_idx, sub_titles, k, exclude_seeds)
+        return ids, out
+
+    def _top_k_block(self, indptr, indices, titles, k: int, exclude_seeds: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k of one block of playlists: sparse candidates where the model offers them and they are exact
+        (the same ids and scores as the dense row), a dense score row for the rest."""
+        n = len(indptr) - 1
+        ids = np.full((n, k), -1, dtype=np.int32)
+        out = np.full((n, k), -np.inf, dtype=np.float32)
+        dense = np.ones(n, dtype=bool)
+        lengths = np.diff(indptr)
+        parts = [(self, lengths > 0), (self.fallback, lengths == 0)] if self.fallback is not None else [(self, None)]
+        for model, mask in parts:
+            rows = np.arange(n) if mask is None else np.flatnonzero(mask)
+            if len(rows) == 0:
+                continue
+            sub_ptr, sub_idx, sub_titles = take_rows(indptr, indices, titles, rows)
+            cand = model._candidates(sub_ptr, sub_idx, sub_titles)
+            if cand is None:
+                continue
+            found, scores, exact = candidate_top_k(cand, self.n_tracks, sub_ptr, sub_idx, k, exclude_seeds)
+            ids[rows[exact]], out[rows[exact]] = found[exact], scores[exact]
+            dense[rows[exact]] = False
+        rows = np.flatnonzero(dense)
+        if len(rows):
+            sub_ptr, sub_idx, sub_titles = take_rows(indptr, indices, titles, rows)
             block = self._score_with_fallback(sub_ptr, sub_idx, sub_titles)
             if exclude_seeds and len(sub_idx):
                 block[seed_rows(sub_ptr), sub_idx] = -np.inf
-            ids[start:stop], out[start:stop] = top_k(block, k)
+            ids[rows], out[rows] = top_k(block, k)
         return ids, out
+
+    def _candidates(self, indptr: np.ndarray, indices: np.ndarray, titles) -> Candidates | None:
+        """The sparse path's view of these playlists' scores (see :class:`Candidates`), or None (dense only)."""
+        return None
 
     def _score_with_fallback(self, indptr, indices, titles) -> np.ndarray:
         lengths = np.diff(indptr)

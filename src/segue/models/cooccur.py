@@ -27,9 +27,9 @@ import scipy.sparse as sp
 
 from segue.config import setting
 from segue.data.store import Store
-from segue.models._common import (blend_titles, csr_arrays, csr_from, load_npz, save_npz, scale_rows, seed_rows,
-                                  sparse_top_n, track_popularity)
-from segue.models.base import FallbackConfig, Recommender, register
+from segue.models._common import (blend_titles, csr_arrays, csr_from, csr_values_at, load_npz, save_npz, scale_rows,
+                                  seed_rows, sparse_top_n, titled_rows, track_popularity)
+from segue.models.base import Candidates, FallbackConfig, Recommender, order_groups, register
 from segue.progress import progress_task
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,7 @@ class Cooccur(Recommender):
         top = self.popularity.max(initial=0.0)
         self._pop = np.log1p(self.popularity) / np.log1p(top) if top > 0 else self.popularity.copy()
         self._unseen = self.popularity <= 0
+        self._order = None  # _background_order(), built on first use
 
     def _score(self, indptr: np.ndarray, indices: np.ndarray, titles) -> np.ndarray:
         b = len(indptr) - 1
@@ -132,6 +133,68 @@ class Cooccur(Recommender):
             scores += self.config.popularity_weight * self._pop[None, :]
         scores[:, self._unseen] = -np.inf
         return scores
+
+    def _candidates(self, indptr: np.ndarray, indices: np.ndarray, titles) -> Candidates | None:
+        """The scores of :meth:`_score` as the sparse path needs them: the seeds' summed neighbour rows and the
+        title model's sparse part are the support; popularity (and the title model's, which follows the same
+        order) the background."""
+        if not self._background_follows_popularity():
+            return None
+        b = len(indptr) - 1
+        seeds = sp.csr_matrix((np.ones(len(indices), np.float32), indices, indptr), shape=(b, self.n_tracks))
+        sims = (seeds @ self.similarity).tocsr()  # (b, n_tracks), as _score sums it
+        sims.sum_duplicates()
+        top = np.ones(b, dtype=np.float32)  # scale_rows' divisor: the row's largest value, 1 when none is > 0
+        nonempty = np.flatnonzero(np.diff(sims.indptr))
+        if len(nonempty):
+            top[nonempty] = np.maximum.reduceat(sims.data, sims.indptr[nonempty])
+        top[top <= 0] = 1.0
+        rows_t, factor = titled_rows(indptr, titles, self.fallback, self.config.title_weight, self.config.title_decay)
+        title_row = np.full(b, -1, dtype=np.int64)
+        title_row[rows_t] = np.arange(len(rows_t))
+        support_rows, support_cols = [seed_rows(sims.indptr)], [sims.indices]
+        if len(rows_t):
+            sparse = self.fallback.sparse_scores([titles[r] for r in rows_t])
+            if sparse is None:
+                return None
+            part, title_score, title_top = sparse
+            support_rows.append(rows_t[seed_rows(part.indptr)])
+            support_cols.append(part.indices)
+        weight = self.config.popularity_weight
+
+        def score(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+            out = csr_values_at(sims, rows, cols) / top[rows]
+            t_rows = title_row[rows]
+            titled = np.flatnonzero(t_rows >= 0)
+            if len(titled):
+                t = t_rows[titled]
+                out[titled] += factor[t] * (title_score(t, cols[titled]) / title_top[t])  # as blend_titles
+            if weight > 0:
+                out += weight * self._pop[cols]
+            out[self._unseen[cols]] = -np.inf
+            return out
+
+        order, group_end = self._background_order()
+        return Candidates(np.concatenate(support_rows), np.concatenate(support_cols), order, group_end, score)
+
+    def _background_order(self) -> tuple[np.ndarray, np.ndarray]:
+        if getattr(self, "_order", None) is None:
+            self._order = order_groups(self.popularity)
+        return self._order
+
+    def _background_follows_popularity(self) -> bool:
+        """Whether the title model's popularity (the background of titled rows) is ordered as this model's
+        (true when both were fitted on one store)."""
+        if self.fallback is None or self.config.title_weight <= 0:
+            return True
+        key = id(self.fallback)
+        if getattr(self, "_checked_fallback", None) != key:
+            order, _ = self._background_order()
+            title_pop = self.fallback.popularity[order]
+            self._follows = bool(np.all(title_pop[1:] <= title_pop[:-1])
+                                 and np.array_equal(self.fallback.popularity <= 0, self._unseen))
+            self._checked_fallback = key
+        return self._follows
 
     def _save_arrays(self, directory: Path) -> None:
         save_npz(directory / "arrays.npz", popularity=self.popularity, **csr_arrays("similarity", self.similarity))

@@ -18,6 +18,7 @@ the 0-seed answer (and the fallback every other model uses for playlists without
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +29,9 @@ import scipy.sparse as sp
 from segue.config import setting
 from segue.data.mpd import normalize_title
 from segue.data.store import Store
-from segue.models._common import csr_arrays, csr_from, load_npz, save_npz, sparse_top_n, track_popularity
-from segue.models.base import ModelConfig, Recommender, register
+from segue.models._common import (csr_arrays, csr_from, csr_values_at, load_npz, save_npz, seed_rows, sparse_top_n,
+                                  track_popularity)
+from segue.models.base import Candidates, ModelConfig, Recommender, order_groups, register
 from segue.progress import progress_task
 
 WORD_PREFIX = "\x01"  # marks whole-word features apart from character n-grams
@@ -155,6 +157,7 @@ class TitleModel(Recommender):
         self._vectors_t = self.title_vectors.T.tocsr()
         self._pop = self.popularity.copy()
         self._unseen = self.popularity <= 0
+        self._order = None  # background_order(), built on first use
 
     # ---- inference ---------------------------------------------------------------------------
     def title_weights(self, titles: list[str]) -> sp.csr_matrix:
@@ -178,21 +181,73 @@ class TitleModel(Recommender):
         totals[totals == 0] = 1.0
         return sp.csr_matrix(sp.diags(1.0 / totals) @ sims, dtype=np.float32)
 
+    def _title_parts(self, titles: list[str]) -> tuple[sp.csr_matrix, np.ndarray]:
+        """Scores of normalised query titles as ``part + coef * pop`` (-inf where unseen): the sparse part
+        ``(u, n_tracks)`` float32 and the popularity coefficient ``(u,)`` float32."""
+        weights = self.title_weights(titles)  # (u, n_titles)
+        matched = np.asarray(weights.sum(axis=1)).ravel()
+        pop_coef = (1.0 - matched) + weights @ self._title_shrink + self.config.popularity_weight
+        return (weights @ self._title_dist).tocsr(), pop_coef.astype(np.float32)
+
     def _score(self, indptr: np.ndarray, indices: np.ndarray, titles) -> np.ndarray:
         b = len(indptr) - 1
         unique, inverse = distinct_titles(list(titles) if titles is not None else [None] * b)
         scores = np.empty((b, len(self.popularity)), dtype=np.float32)
         for start in range(0, len(unique), QUERY_BLOCK):
             block = slice(start, min(len(unique), start + QUERY_BLOCK))
-            weights = self.title_weights(unique[block])  # (u, n_titles)
-            matched = np.asarray(weights.sum(axis=1)).ravel()
-            pop_coef = (1.0 - matched) + weights @ self._title_shrink + self.config.popularity_weight
-            dense = (weights @ self._title_dist).toarray()  # (u, n_tracks)
-            dense += pop_coef[:, None].astype(np.float32) * self._pop[None, :]
+            part, coef = self._title_parts(unique[block])
+            dense = part.toarray()  # (u, n_tracks)
+            dense += coef[:, None] * self._pop[None, :]
             dense[:, self._unseen] = -np.inf
             rows = np.flatnonzero((inverse >= block.start) & (inverse < block.stop))
             scores[rows] = dense[inverse[rows] - block.start]
         return scores
+
+    # ---- the sparse path (serving) ---------------------------------------------------------------
+    def background_order(self) -> tuple[np.ndarray, np.ndarray]:
+        """Tracks by popularity, best first, and the ends of its runs of equal popularity (built once)."""
+        if getattr(self, "_order", None) is None:
+            self._order = order_groups(self.popularity)
+        return self._order
+
+    def sparse_scores(self, titles) -> tuple[sp.csr_matrix, Callable, np.ndarray] | None:
+        """Per title (None or empty for none): the sparse part of its dense scores, ``(len(titles), n_tracks)``
+        CSR; ``score(rows, tracks)``, the dense scores at those entries (``rows`` index ``titles``); and each
+        dense row's largest finite score (what ``scale_rows`` divides it by, 1 when none is > 0). None when a
+        popularity coefficient is negative (the background would not follow popularity: use the dense path)."""
+        unique, inverse = distinct_titles(list(titles))
+        part, coef = self._title_parts(unique)
+        if np.any(coef < 0):
+            return None
+        part.sum_duplicates()
+        # a row's best score: on its support, or the background at the most popular track; when that track is
+        # in the support its score there is at least the background, so the max of the two is exact
+        best = np.full(len(unique), -np.inf, dtype=np.float32)
+        values = part.data + coef[seed_rows(part.indptr)] * self._pop[part.indices]
+        values[self._unseen[part.indices]] = -np.inf
+        nonempty = np.flatnonzero(np.diff(part.indptr))
+        if len(nonempty):
+            best[nonempty] = np.maximum.reduceat(values, part.indptr[nonempty])
+        top = int(self.background_order()[0][0])
+        if not self._unseen[top]:
+            best = np.maximum(best, coef * self._pop[top])
+        best[~np.isfinite(best) | (best <= 0)] = 1.0
+        part, coef = part[inverse], coef[inverse]
+
+        def score(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+            out = csr_values_at(part, rows, cols) + coef[rows] * self._pop[cols]  # as _score's dense row
+            out[self._unseen[cols]] = -np.inf
+            return out
+
+        return part, score, best[inverse]
+
+    def _candidates(self, indptr: np.ndarray, indices: np.ndarray, titles) -> Candidates | None:
+        sparse = self.sparse_scores(titles if titles is not None else [None] * (len(indptr) - 1))
+        if sparse is None:
+            return None
+        part, score, _ = sparse
+        order, group_end = self.background_order()
+        return Candidates(seed_rows(part.indptr), part.indices, order, group_end, score)
 
     # ---- persistence -------------------------------------------------------------------------
     def _save_arrays(self, directory: Path) -> None:

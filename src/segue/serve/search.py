@@ -7,22 +7,21 @@ in rowid order, so ``ORDER BY rowid LIMIT n`` returns the n most popular matches
 one-letter prefix that matches half the catalogue.
 
 Where it lives: ``STORE/search-index.sqlite`` when the store directory is writable (the index goes with the
-store it describes), otherwise ``$XDG_CACHE_HOME/segue/search/<fingerprint>.sqlite``. It is written to a
-temporary file and renamed into place under a lock, and only ever replaces a file that is itself a segue
-search index (a stale one, for another vocabulary or index version).
+store it describes), otherwise ``$XDG_CACHE_HOME/segue/search/<fingerprint>.sqlite``. It is claimed as an
+output (``segue.io.claim_output``: writable folder, lock file), written to a temporary file and renamed into
+place, and only ever replaces a file that is itself a segue search index (a stale one, for another vocabulary
+or index version).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import sqlite3
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,7 @@ import pyarrow.compute as pc
 
 from segue.data.store import Store
 from segue.errors import InputError, StoreError
-from segue.io import atomic_path
+from segue.io import OutputKind, atomic_path, claim_output
 from segue.progress import progress_task
 
 log = logging.getLogger(__name__)
@@ -78,19 +77,12 @@ def _read_meta(path: Path) -> dict | None:
     return meta if meta.get("format") == INDEX_FORMAT else None
 
 
+SEARCH_INDEX_OUTPUT = OutputKind("a segue search index", directory=False,
+                                 recognise=lambda path: _read_meta(path) is not None)
+
+
 def _is_current(meta: dict | None, store: Store) -> bool:
     return bool(meta) and meta.get("version") == str(INDEX_VERSION) and meta.get("fingerprint") == store.fingerprint
-
-
-@contextlib.contextmanager
-def _directory_lock(directory: Path) -> Iterator[None]:
-    """An exclusive lock on ``directory`` itself (no lock file left behind): one builder at a time."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
 
 
 def build_index(store: Store, path: Path, progress: bool = False) -> None:
@@ -145,12 +137,13 @@ class SearchIndex:
         path = Path(path) if path is not None else default_index_path(store)
         meta = _read_meta(path)
         if not _is_current(meta, store):
-            if path.exists() and meta is None:
+            if (path.exists() or path.is_symlink()) and meta is None:
                 raise StoreError(f"{path} exists and is not a segue search index; move it away or pass another "
-                                 "index path.")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with _directory_lock(path.parent):
-                if not _is_current(_read_meta(path), store):  # another process may have built it meanwhile
+                                 "index path (--index).")
+            # claimed like every output: a writable folder, a lock (a second server building it at the same
+            # time fails at once, naming the first), never a path that is not a search index
+            with claim_output(path, SEARCH_INDEX_OUTPUT, flag="--index"):
+                if not _is_current(_read_meta(path), store):  # built meanwhile by a server that has finished
                     build_index(store, path, progress)
             meta = _read_meta(path)
         order = np.frombuffer(meta["order"], dtype="<i4").astype(np.int32)
