@@ -120,7 +120,7 @@ class ALS(Recommender):
             block = y[start : start + PREPARE_BLOCK_ROWS].astype(np.float64)
             yty += block.T @ block
         self._yty = yty + self.config.regularization * np.eye(f)
-        self._unseen = self.item_playlists <= 0
+        self._unseen = np.flatnonzero(self.item_playlists <= 0)  # ids: cheaper to mask than a boolean row
 
     # ---- inference ---------------------------------------------------------------------------
     def fold_in(self, indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
