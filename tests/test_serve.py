@@ -219,7 +219,7 @@ def test_internal_errors_are_json_without_traceback(served, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(service.model, "recommend", broken)
+    monkeypatch.setattr(service._batcher, "recommend", broken)  # what the batcher calls: model.recommend
     message = assert_error(client.post("/v1/recommend", json={"tracks": []}), 500, "internal error")
     assert "secret" not in message
 
