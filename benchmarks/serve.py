@@ -334,6 +334,58 @@ def candidate_path(model, store: Store, rng, count: int = 200, k: int = 500) -> 
     return 1 - sum(dense_rows) / count, float(np.median(times))
 
 
+def model_cpu_ms(recommend, playlists: list, k: int = 500) -> np.ndarray:
+    """CPU ms per playlist of ``recommend``, one playlist at a time (in-process, no HTTP)."""
+    times = []
+    for seeds, title in playlists:
+        started = time.process_time()
+        recommend([seeds], k=k, titles=[title])
+        times.append((time.process_time() - started) * 1e3)
+    return np.array(times)
+
+
+def ann_benchmark(model, store: Store, n_tracks: int, workdir: Path, rng, count: int = 100, k: int = 500) -> list[str]:
+    """The als approximate index against the exact product, per playlist (CPU ms, in-process) and recall@k, on
+    ``n_tracks`` songs: this model's factors, or (larger) tracks drawn from them with noise (clustered as
+    real factors are). Titles are left out at the larger size (the title model knows only this catalogue)."""
+    import copy
+
+    big = copy.copy(model)
+    y = model.item_factors
+    if n_tracks != model.n_tracks:
+        spread = y.std(axis=0) * 0.3
+        big.item_factors = np.ascontiguousarray(y[rng.integers(0, len(y), n_tracks)]
+                                                + rng.normal(0, 1, (n_tracks, y.shape[1])).astype(np.float32) * spread)
+        big.item_playlists = np.ones(n_tracks, np.float32)
+        big.n_tracks, big.fallback, big.model_id = n_tracks, None, f"benchmark-{n_tracks}"
+        big._prepare()
+    rows = rng.choice(store.n_playlists, count, replace=False)
+    playlists = [(store.playlist_tracks(int(r))[: int(rng.choice([1, 5, 10, 25, 100]))],
+                  store.names[r] if big.fallback is not None else None) for r in rows]
+    where = workdir / f"ann-{n_tracks}"
+    where.mkdir(exist_ok=True)
+    started = time.perf_counter()
+    approximate = big.approximate_recommender(where)
+    built = time.perf_counter() - started
+    exact_ms = model_cpu_ms(big.recommend, playlists, k)
+    ann_ms = model_cpu_ms(approximate, playlists, k)
+    recall = []
+    for seeds, title in playlists:
+        exact, _ = big.recommend([seeds], k=k, titles=[title])
+        found, _ = approximate([seeds], k=k, titles=[title])
+        recall.append(len(np.intersect1d(exact[exact >= 0], found[found >= 0])) / max(1, (exact >= 0).sum()))
+    size = sum(f.stat().st_size for f in where.iterdir())
+    lines = [f"als approximate index, {n_tracks:,} tracks x {y.shape[1]} factors "
+             f"({'this model' if n_tracks == model.n_tracks else 'drawn from this model with noise'}): built in "
+             f"{built:.0f} s (1 thread; reused if already there), {size / 2**20:.0f} MB; {count} playlists, k={k}",
+             f"  exact       {percentiles(exact_ms)} CPU",
+             f"  HNSW index  {percentiles(ann_ms)} CPU; recall@{k} of the exact ranking: mean {np.mean(recall):.3f}, "
+             f"min {np.min(recall):.3f}",
+             f"  ratio (exact / index, p50): {np.median(exact_ms) / np.median(ann_ms):.1f}x"]
+    print("\n".join(lines), flush=True)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "segue-bench-serve")
@@ -347,6 +399,8 @@ def main() -> None:
     parser.add_argument("--max-per-client", type=int, default=20_000)
     parser.add_argument("--full-tracks", type=int, default=FULL_MPD_TRACKS,
                         help="catalogue size to extrapolate to (the full MPD's by default)")
+    parser.add_argument("--ann-only", action="store_true",
+                        help="only the in-process als figures: model CPU per playlist, the approximate index")
     args = parser.parse_args()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     args.dir.mkdir(parents=True, exist_ok=True)
@@ -356,6 +410,13 @@ def main() -> None:
     rng = np.random.default_rng(0)
     print(f"store: {store.n_playlists:,} playlists, {store.n_tracks:,} tracks; {os.cpu_count()} cores shared "
           f"with the client and anything else running (load average {os.getloadavg()[0]:.1f})", flush=True)
+    if args.ann_only:
+        model = load_model(args.dir / "models" / "als")
+        lines = [f"load average {os.getloadavg()[0]:.1f}"]
+        for n in (store.n_tracks, args.full_tracks):
+            lines += ann_benchmark(model, store, n, args.dir, rng)
+        print("\n=== als in-process ===\n" + "\n".join(lines))
+        return
     report = search_benchmark(store, args.dir, args.full_tracks, rng)
     queries = typed_queries(store, 60, rng)
     bodies = recommend_bodies(store, rng, args.requests, k=500)

@@ -16,7 +16,7 @@ from segue.config import apply_overrides, config_from_dict
 from segue.data.mpd import normalize_title
 from segue.data.store import build_store
 from segue.errors import InputError, ModelError
-from segue.models._common import sparse_top_n, track_popularity
+from segue.models._common import scale_rows, sparse_top_n, track_popularity
 from segue.models.base import FALLBACK_DIR, MODEL_MODULES, get_model_class, load_model
 from segue.models.cooccur import item_blocks
 from segue.models.title import distinct_titles
@@ -271,3 +271,41 @@ def test_sparse_candidates_are_taken_and_rank_as_the_dense_scores(genre_store, m
             assert sum(dense_rows) <= len(seeds) // 4, f"k={k}: {sum(dense_rows)} of {len(seeds)} rows dense"
         np.testing.assert_array_equal(actual[0], expected[0])
         np.testing.assert_array_equal(actual[1], expected[1])
+
+
+def _scale_rows_reference(scores):
+    top = np.max(scores, axis=1, keepdims=True, where=np.isfinite(scores), initial=0.0)
+    top[top <= 0] = 1.0
+    return scores / top
+
+
+def test_scale_rows_divides_by_the_largest_finite_value():
+    rows = np.array([[1, 4, 2], [np.nan, 2, 1], [np.inf, 3, -np.inf], [-np.inf] * 3, [-2, -1, 0], [0.5, -np.inf, 0.25]],
+                    dtype=np.float32)
+    np.testing.assert_array_equal(scale_rows(rows.copy()), _scale_rows_reference(rows))
+
+
+@pytest.mark.parametrize("rows", [[0, 1, 2, 3, 4, 5, 6], [1, 2], [0, 3, 6], [5]])
+def test_title_blend_without_dense_rows_equals_the_dense_blend(genre_store, monkeypatch, rows):
+    """add_scaled_scores (background in one pass, the sparse part at its support) gives, bit for bit, what adding
+    the scaled dense title rows gives, with unseen tracks, unmatched and empty titles, and -inf/NaN scores."""
+    title = get_model_class("title")().fit(genre_store)
+    title.popularity = title.popularity.copy()
+    title.popularity[[3, 17, 40]] = 0  # unseen by the title model
+    title._prepare()
+    rng = np.random.default_rng(1)
+    scores = rng.random((7, genre_store.n_tracks), dtype=np.float32)
+    scores[2, 5], scores[4, 9], scores[1, 11] = -np.inf, np.nan, -np.inf
+    rows = np.array(rows)
+    titles = ["rock", "xyzzy", "", "country roadtrip", "rock", "chill", "rap"][: len(rows)]
+    factor = rng.random(len(rows), dtype=np.float32) + 0.1
+    empty = np.zeros(len(rows) + 1, np.int64), np.zeros(0, np.int32)
+    expected = scores.copy()
+    expected[rows] += factor[:, None] * _scale_rows_reference(title._score(*empty, titles))
+    actual = scores.copy()
+    title.add_scaled_scores(actual, rows, titles, factor)
+    np.testing.assert_array_equal(actual, expected)
+    monkeypatch.setattr(type(title), "_sparse_parts", lambda self, titles, canonical=True: None)  # the dense fallback
+    actual = scores.copy()
+    title.add_scaled_scores(actual, rows, titles, factor)
+    np.testing.assert_array_equal(actual, expected)

@@ -19,6 +19,7 @@ from model_suite import FAST_OVERRIDES
 
 from segue.config import apply_overrides
 from segue.data.store import build_store
+from segue.errors import InputError
 from segue.models.base import available_models, get_model_class
 from segue.serve.app import MAX_BODY_BYTES, MAX_SEEDS, create_app
 from segue.serve.service import Service
@@ -218,7 +219,7 @@ def test_internal_errors_are_json_without_traceback(served, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(service.model, "recommend", broken)
+    monkeypatch.setattr(service._batcher, "recommend", broken)  # what the batcher calls: model.recommend
     message = assert_error(client.post("/v1/recommend", json={"tracks": []}), 500, "internal error")
     assert "secret" not in message
 
@@ -277,6 +278,29 @@ def test_any_model_directory_can_be_served(tmp_path, genre_store, name):
         body = client.post("/v1/recommend", json={"tracks": store.track_uris[:3], "title": "rock", "k": 7}).json()
         assert body["model"] == name and len(body["tracks"]) == 7
         assert not {t["uri"] for t in body["tracks"]} & set(store.track_uris[:3])
+
+
+def test_als_served_from_its_approximate_index(tmp_path, genre_store):
+    """--ann on: the index is built beside the model once and reused; its answers find the exact ones here (a
+    catalogue smaller than the search's reach); models without an index refuse "on"."""
+    pytest.importorskip("hnswlib")
+    model_dir = train("als", genre_store, tmp_path / "als")
+    service = Service.load(model_dir, index_path=tmp_path / "index.sqlite", ann="on")
+    assert service.describe()["approximate"] and (model_dir / "ann-hnsw.bin").is_file()
+    built = (model_dir / "ann-hnsw.bin").stat().st_mtime_ns
+    seeds = [genre_store.playlist_tracks(r)[:n] for r, n in zip(range(12), [1, 3, 10] * 4)] + [np.zeros(0, np.int32)]
+    titles = ["rock", None, "chill"] * 4 + ["rap"]
+    ids, _ = service._batcher.recommend(seeds, k=20, titles=titles)
+    exact, _ = service.model.recommend(seeds, k=20, titles=titles)
+    found = [len(set(a[a >= 0]) & set(e[e >= 0])) / max(1, (e >= 0).sum()) for a, e in zip(ids, exact)]
+    assert min(found) >= 0.9 and np.mean(found) >= 0.97
+    assert not any(set(a) & set(s) for a, s in zip(ids, seeds))
+    again = Service.load(model_dir, index_path=tmp_path / "index.sqlite", ann="on")
+    assert again.approximate and (model_dir / "ann-hnsw.bin").stat().st_mtime_ns == built
+    assert not Service.load(model_dir, index_path=tmp_path / "index.sqlite", ann="off").approximate
+    assert not Service.load(model_dir, index_path=tmp_path / "index.sqlite").approximate  # auto: small catalogue
+    with pytest.raises(InputError, match="no approximate index"):
+        Service.load(train("popular", genre_store, tmp_path / "popular"), index_path=tmp_path / "i.sqlite", ann="on")
 
 
 # ---- the command ----------------------------------------------------------------------------

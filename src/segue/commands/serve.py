@@ -45,6 +45,8 @@ def serve_command(
                               "store is read-only); built on first use."),
     max_batch: int = typer.Option(MAX_BATCH, "--max-batch", help="Concurrent recommend requests scored together "
                                                           "(1: one at a time)."),
+    ann: str = typer.Option("auto", "--ann", help="Approximate nearest-neighbour index for models that have one "
+                            "(als): auto (from 1,000,000 tracks on), on, off. Built beside the model on first use."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: critical, error, warning, info."),
 ) -> None:
     """Serve recommendations, track search and a playlist-building web page at http://HOST:PORT/ (API docs at /docs).
@@ -63,7 +65,8 @@ def serve_command(
     warning = exposure_warning(host)
     if warning:
         err_console.print(warning, style="bold yellow", soft_wrap=True, highlight=False)
-    service = Service.load(model_dir, store, index_path=index, progress=sys.stderr.isatty(), max_batch=max_batch)
+    service = Service.load(model_dir, store, index_path=index, progress=sys.stderr.isatty(), max_batch=max_batch,
+                           ann=ann)
     where = f"http://{host}:{port}/" if port else "a free port (uvicorn names it below)"
     console.print(f"serving {service.model.name} ({service.store.n_tracks:,} tracks) on {where} (API docs at /docs)",
                   highlight=False, soft_wrap=True)

@@ -107,7 +107,10 @@ def seed_rows(indptr: np.ndarray) -> np.ndarray:
 
 def scale_rows(scores: np.ndarray) -> np.ndarray:
     """Divide each row by its largest finite value, in place (rows without a positive value are left alone)."""
-    top = np.max(scores, axis=1, keepdims=True, where=np.isfinite(scores), initial=0.0)
+    top = np.max(scores, axis=1, keepdims=True, initial=0.0)  # one fast pass; right wherever it is finite
+    redo = np.flatnonzero(~np.isfinite(top[:, 0]))
+    if len(redo):
+        top[redo] = np.max(scores[redo], axis=1, keepdims=True, where=np.isfinite(scores[redo]), initial=0.0)
     top[top <= 0] = 1.0
     scores /= top
     return scores
@@ -127,10 +130,8 @@ def blend_titles(scores: np.ndarray, indptr: np.ndarray, titles, title_model, we
                  decay: float) -> np.ndarray:
     """Add ``weight / n_seeds ** decay`` times the title model's row-scaled scores to titled rows, in place."""
     rows, factor = titled_rows(indptr, titles, title_model, weight, decay)
-    if len(rows) == 0:
-        return scores
-    title = title_model._score(np.zeros(len(rows) + 1, np.int64), np.zeros(0, np.int32), [titles[r] for r in rows])
-    scores[rows] += factor[:, None] * scale_rows(title)
+    if len(rows):
+        title_model.add_scaled_scores(scores, rows, [titles[r] for r in rows], factor)
     return scores
 
 

@@ -450,6 +450,11 @@ class Recommender:
             ids[rows], out[rows] = top_k(block, k)
         return ids, out
 
+    def approximate_recommender(self, directory: Path, progress: bool = False) -> Callable | None:
+        """A faster, approximate ``recommend(seeds, k, titles)`` for serving a large catalogue, its index kept in
+        ``directory`` (built there on first use), or None when the model has none. Evaluation never uses it."""
+        return None
+
     def _candidates(self, indptr: np.ndarray, indices: np.ndarray, titles) -> Candidates | None:
         """The sparse path's view of these playlists' scores (see :class:`Candidates`), or None (dense only)."""
         return None

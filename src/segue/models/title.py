@@ -18,6 +18,7 @@ the 0-seed answer (and the fallback every other model uses for playlists without
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,8 +30,8 @@ import scipy.sparse as sp
 from segue.config import setting
 from segue.data.mpd import normalize_title
 from segue.data.store import Store
-from segue.models._common import (csr_arrays, csr_from, csr_values_at, load_npz, save_npz, seed_rows, sparse_top_n,
-                                  track_popularity)
+from segue.models._common import (csr_arrays, csr_from, csr_values_at, load_npz, save_npz, scale_rows, seed_rows,
+                                  sparse_top_n, track_popularity)
 from segue.models.base import Candidates, ModelConfig, Recommender, order_groups, register
 from segue.progress import progress_task
 
@@ -157,6 +158,7 @@ class TitleModel(Recommender):
         self._vectors_t = self.title_vectors.T.tocsr()
         self._pop = self.popularity.copy()
         self._unseen = self.popularity <= 0
+        self._unseen_ids = np.flatnonzero(self._unseen)
         self._order = None  # background_order(), built on first use
 
     # ---- inference ---------------------------------------------------------------------------
@@ -215,16 +217,35 @@ class TitleModel(Recommender):
         CSR; ``score(rows, tracks)``, the dense scores at those entries (``rows`` index ``titles``); and each
         dense row's largest finite score (what ``scale_rows`` divides it by, 1 when none is > 0). None when a
         popularity coefficient is negative (the background would not follow popularity: use the dense path)."""
+        parts = self._sparse_parts(titles)
+        if parts is None:
+            return None
+        part, coef, _, best = parts
+        return part, functools.partial(self._dense_at, part, coef), best
+
+    def _dense_at(self, part: sp.csr_matrix, coef: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """The dense scores ``part + coef * pop`` (-inf where unseen) at ``(rows, cols)``, as _score computes them."""
+        out = csr_values_at(part, rows, cols) + coef[rows] * self._pop[cols]
+        out[self._unseen[cols]] = -np.inf
+        return out
+
+    def _sparse_parts(self, titles, canonical: bool = True
+                      ) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray] | None:
+        """Per title: the sparse part and popularity coefficient of its dense scores, the dense scores at the
+        part's entries, and the dense row's largest finite score (see :meth:`sparse_scores`); None when a
+        coefficient is negative. The part's columns are distinct in each row, and sorted with ``canonical``."""
         unique, inverse = distinct_titles(list(titles))
-        part, coef = self._title_parts(unique)
+        part, coef = self._title_parts(unique)  # a scipy product: no repeated columns in a row
         if np.any(coef < 0):
             return None
-        part.sum_duplicates()
+        if canonical:
+            part.sum_duplicates()
+        if not np.array_equal(inverse, np.arange(len(unique))):
+            part, coef = part[inverse], coef[inverse]  # whole rows: as they were
+        values = self._dense_at_entries(part, coef)
         # a row's best score: on its support, or the background at the most popular track; when that track is
         # in the support its score there is at least the background, so the max of the two is exact
-        best = np.full(len(unique), -np.inf, dtype=np.float32)
-        values = part.data + coef[seed_rows(part.indptr)] * self._pop[part.indices]
-        values[self._unseen[part.indices]] = -np.inf
+        best = np.full(len(inverse), -np.inf, dtype=np.float32)
         nonempty = np.flatnonzero(np.diff(part.indptr))
         if len(nonempty):
             best[nonempty] = np.maximum.reduceat(values, part.indptr[nonempty])
@@ -232,14 +253,37 @@ class TitleModel(Recommender):
         if not self._unseen[top]:
             best = np.maximum(best, coef * self._pop[top])
         best[~np.isfinite(best) | (best <= 0)] = 1.0
-        part, coef = part[inverse], coef[inverse]
+        return part, coef, values, best
 
-        def score(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-            out = csr_values_at(part, rows, cols) + coef[rows] * self._pop[cols]  # as _score's dense row
-            out[self._unseen[cols]] = -np.inf
-            return out
+    def _dense_at_entries(self, part: sp.csr_matrix, coef: np.ndarray) -> np.ndarray:
+        """:meth:`_dense_at` at every stored entry of ``part`` (no lookup needed)."""
+        values = part.data + coef[seed_rows(part.indptr)] * self._pop[part.indices]
+        values[self._unseen[part.indices]] = -np.inf
+        return values
 
-        return part, score, best[inverse]
+    def add_scaled_scores(self, scores: np.ndarray, rows: np.ndarray, titles: list[str], factor: np.ndarray) -> None:
+        """``scores[rows[i]] += factor[i] * title i's dense scores scaled to a best of 1``, in place, bit for bit
+        as adding ``factor[:, None] * scale_rows(self._score(...))`` would, without building the dense title
+        rows: the popularity background is added in one pass over the rows, then the entries of the sparse part
+        are set from the values they held before it. ``rows`` ascending and distinct."""
+        parts = self._sparse_parts(titles, canonical=False)  # no lookups: the order of the columns is moot
+        if parts is None:
+            empty = np.zeros(len(rows) + 1, np.int64), np.zeros(0, np.int32)
+            scores[rows] += factor[:, None] * scale_rows(self._score(*empty, titles))
+            return
+        part, coef, title, best = parts
+        t_rows, cols = seed_rows(part.indptr), part.indices
+        on_support = scores[rows[t_rows], cols] + factor[t_rows] * (title / best[t_rows])
+        background = coef[:, None] * self._pop[None, :]  # as _score's dense row off the support, then scaled
+        background /= best[:, None]
+        background *= factor[:, None]
+        if len(rows) and rows[-1] - rows[0] == len(rows) - 1:  # consecutive rows (one request): a view, no copy
+            scores[rows[0] : rows[-1] + 1] += background
+        else:
+            scores[rows] += background
+        scores[rows[t_rows], cols] = on_support
+        if len(self._unseen_ids):
+            scores[rows[:, None], self._unseen_ids[None, :]] = -np.inf
 
     def _candidates(self, indptr: np.ndarray, indices: np.ndarray, titles) -> Candidates | None:
         sparse = self.sparse_scores(titles if titles is not None else [None] * (len(indptr) - 1))

@@ -114,6 +114,7 @@ class ModelResponse(BaseModel):
     config: dict[str, Any]
     n_tracks: int
     title_fallback: bool
+    approximate: bool = Field(description="Recommendations come from an approximate nearest-neighbour index.")
     fit_info: dict[str, Any]
     segue_version: str
     store: StoreInfo

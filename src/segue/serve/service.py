@@ -18,13 +18,14 @@ import logging
 import os
 import queue
 import threading
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from segue import __version__
 from segue.data.store import Store
-from segue.errors import NotFoundError
+from segue.errors import InputError, NotFoundError
 from segue.models.base import Recommender, open_model_and_store
 from segue.serve.search import SearchIndex
 
@@ -36,14 +37,18 @@ TRACK_FIELDS = {
     "artist_uri": "artist_uri", "album_uri": "album_uri", "duration_ms": "duration_ms", "occurrences": "count",
 }
 MAX_BATCH = 16  # requests scored together; at 2.26M tracks a dense block of 16 rows is 145 MB
+ANN_CHOICES = ("auto", "on", "off")
+# --ann auto serves from the model's approximate index (where it has one) from this catalogue size on: above it
+# an exact als answer takes more than ~30 ms of CPU (its product over every track is memory-bound)
+ANN_AUTO_TRACKS = 1_000_000
 EXPLAIN_SEEDS = 50  # "why" hints look at the most recent seeds only: bounded work for long playlists
 
 
 class RecommendBatcher:
     """Scores the requests that arrive together in one ``model.recommend`` call, on one worker thread."""
 
-    def __init__(self, model: Recommender, max_batch: int = MAX_BATCH) -> None:
-        self.model = model
+    def __init__(self, recommend, max_batch: int = MAX_BATCH) -> None:
+        self.recommend = recommend  # model.recommend, or the model's approximate one
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -78,7 +83,7 @@ class RecommendBatcher:
     def _score(self, batch: list) -> None:
         k = max(item[2] for item in batch)
         try:
-            ids, scores = self.model.recommend([item[0] for item in batch], k=k, titles=[item[1] for item in batch])
+            ids, scores = self.recommend([item[0] for item in batch], k=k, titles=[item[1] for item in batch])
         except BaseException as exc:  # every waiting request gets the error (the app turns it into a 500)
             for item in batch:
                 item[3].set_exception(exc)
@@ -95,6 +100,14 @@ class RecommendBatcher:
             thread.join()
 
 
+def ann_directory(model_dir: Path, model: Recommender) -> Path:
+    """Where a model's approximate index is kept: its own directory when writable, else the user's cache."""
+    if os.access(model_dir, os.W_OK):
+        return model_dir
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "segue" / "ann" / str(model.model_id)
+
+
 @dataclasses.dataclass
 class Recommendations:
     tracks: list[dict]
@@ -104,12 +117,14 @@ class Recommendations:
 class Service:
     """A model, its store and the store's search index, with the answers the API gives."""
 
-    def __init__(self, model: Recommender, store: Store, search: SearchIndex, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, model: Recommender, store: Store, search: SearchIndex, max_batch: int = MAX_BATCH,
+                 approximate=None) -> None:
         self.model = model
         self.store = store
         self.search_index = search
+        self.approximate = approximate is not None
         self._display = store.tracks.select(list(TRACK_FIELDS.values()))
-        self._batcher = RecommendBatcher(model, max_batch)
+        self._batcher = RecommendBatcher(approximate or model.recommend, max_batch)
         # tracks x playlists (binary): which training playlists hold each track, for the "why" hints
         self._track_playlists = store.csr(binary=True).T.tocsr()
         # build the store's URI and pid lookups now, not on the first request
@@ -120,10 +135,25 @@ class Service:
     @classmethod
     def load(cls, model_dir: str | os.PathLike, store_path: str | os.PathLike | None = None,
              index_path: str | os.PathLike | None = None, progress: bool = False,
-             max_batch: int = MAX_BATCH) -> "Service":
+             max_batch: int = MAX_BATCH, ann: str = "auto") -> "Service":
+        """``ann``: serve from the model's approximate index ("on"), never ("off"), or from ANN_AUTO_TRACKS
+        tracks on ("auto"; exact for models without one)."""
+        if ann not in ANN_CHOICES:
+            raise InputError(f"--ann must be one of {', '.join(ANN_CHOICES)} (got {ann!r}).")
         model, store = open_model_and_store(model_dir, store_path)
+        approximate = None
+        if ann == "on" or (ann == "auto" and model.n_tracks >= ANN_AUTO_TRACKS):
+            try:
+                approximate = model.approximate_recommender(ann_directory(Path(model_dir), model), progress=progress)
+            except InputError as exc:
+                if ann == "on":
+                    raise
+                log.warning("serving exact recommendations: %s", exc)
+            if approximate is None and ann == "on":
+                raise InputError(f"--ann on: the {model.name} model has no approximate index (als has one); "
+                                 "use --ann auto or off.")
         search = SearchIndex.open(store, index_path, progress=progress)
-        return cls(model, store, search, max_batch)
+        return cls(model, store, search, max_batch, approximate)
 
     def close(self) -> None:
         self._batcher.close()
@@ -157,7 +187,8 @@ class Service:
         info = self.model.describe()
         return {
             "model": info["model"], "config": info["config"], "n_tracks": info["n_tracks"],
-            "title_fallback": self.model.fallback is not None, "fit_info": info["fit_info"],
+            "title_fallback": self.model.fallback is not None, "approximate": self.approximate,
+            "fit_info": info["fit_info"],
             "segue_version": __version__,
             "store": {"fingerprint": self.store.fingerprint, "playlists": self.store.n_playlists,
                       "tracks": self.store.n_tracks},
