@@ -45,8 +45,9 @@ def serve_command(
                               "store is read-only); built on first use."),
     max_batch: int = typer.Option(MAX_BATCH, "--max-batch", help="Concurrent recommend requests scored together "
                                                           "(1: one at a time)."),
-    ann: str = typer.Option("auto", "--ann", help="Approximate nearest-neighbour index for models that have one "
-                            "(als): auto (from 1,000,000 tracks on), on, off. Built beside the model on first use."),
+    ann: str = typer.Option("off", "--ann", help="Approximate nearest-neighbour index for models that have one "
+                            "(als): off (exact answers), auto (from 1,000,000 tracks on), on. Built beside the model "
+                            "on first use; its recall is not yet good at 1M+ songs (README), so it is opt-in."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: critical, error, warning, info."),
 ) -> None:
     """Serve recommendations, track search and a playlist-building web page at http://HOST:PORT/ (API docs at /docs).
