@@ -283,7 +283,7 @@ def test_any_model_directory_can_be_served(tmp_path, genre_store, name):
 def test_als_served_from_its_approximate_index(tmp_path, genre_store):
     """--ann on: the index is built beside the model once and reused; its answers find the exact ones here (a
     catalogue smaller than the search's reach); models without an index refuse "on"."""
-    pytest.importorskip("hnswlib")
+    pytest.importorskip("hnswlib", reason="hnswlib is not installed (pip install -e '.[ann]'; needs a C++ compiler)")
     model_dir = train("als", genre_store, tmp_path / "als")
     service = Service.load(model_dir, index_path=tmp_path / "index.sqlite", ann="on")
     assert service.describe()["approximate"] and (model_dir / "ann-hnsw.bin").is_file()
