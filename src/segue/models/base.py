@@ -455,6 +455,13 @@ class Recommender:
         ``directory`` (built there on first use), or None when the model has none. Evaluation never uses it."""
         return None
 
+    def background_order(self) -> tuple[np.ndarray, np.ndarray]:
+        """For models with a ``popularity`` array (the sparse path's background): tracks by popularity, best
+        first, and the ends of its runs of equal popularity (:func:`order_groups`), built once per fit or load."""
+        if getattr(self, "_order", None) is None:
+            self._order = order_groups(self.popularity)
+        return self._order
+
     def _candidates(self, indptr: np.ndarray, indices: np.ndarray, titles) -> Candidates | None:
         """The sparse path's view of these playlists' scores (see :class:`Candidates`), or None (dense only)."""
         return None

@@ -29,7 +29,7 @@ from segue.config import setting
 from segue.data.store import Store
 from segue.models._common import (blend_titles, csr_arrays, csr_from, csr_values_at, load_npz, save_npz, scale_rows,
                                   seed_rows, sparse_top_n, titled_rows, track_popularity)
-from segue.models.base import Candidates, FallbackConfig, Recommender, order_groups, register
+from segue.models.base import Candidates, FallbackConfig, Recommender, register
 from segue.progress import progress_task
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class Cooccur(Recommender):
         top = self.popularity.max(initial=0.0)
         self._pop = np.log1p(self.popularity) / np.log1p(top) if top > 0 else self.popularity.copy()
         self._unseen = self.popularity <= 0
-        self._order = None  # _background_order(), built on first use
+        self._order = None  # background_order(), built on first use
 
     def _score(self, indptr: np.ndarray, indices: np.ndarray, titles) -> np.ndarray:
         b = len(indptr) - 1
@@ -174,13 +174,8 @@ class Cooccur(Recommender):
             out[self._unseen[cols]] = -np.inf
             return out
 
-        order, group_end = self._background_order()
+        order, group_end = self.background_order()
         return Candidates(np.concatenate(support_rows), np.concatenate(support_cols), order, group_end, score)
-
-    def _background_order(self) -> tuple[np.ndarray, np.ndarray]:
-        if getattr(self, "_order", None) is None:
-            self._order = order_groups(self.popularity)
-        return self._order
 
     def _background_follows_popularity(self) -> bool:
         """Whether the title model's popularity (the background of titled rows) is ordered as this model's
@@ -189,7 +184,7 @@ class Cooccur(Recommender):
             return True
         key = id(self.fallback)
         if getattr(self, "_checked_fallback", None) != key:
-            order, _ = self._background_order()
+            order, _ = self.background_order()
             title_pop = self.fallback.popularity[order]
             self._follows = bool(np.all(title_pop[1:] <= title_pop[:-1])
                                  and np.array_equal(self.fallback.popularity <= 0, self._unseen))

@@ -32,7 +32,7 @@ from segue.data.mpd import normalize_title
 from segue.data.store import Store
 from segue.models._common import (csr_arrays, csr_from, csr_values_at, load_npz, save_npz, scale_rows, seed_rows,
                                   sparse_top_n, track_popularity)
-from segue.models.base import Candidates, ModelConfig, Recommender, order_groups, register
+from segue.models.base import Candidates, ModelConfig, Recommender, register
 from segue.progress import progress_task
 
 WORD_PREFIX = "\x01"  # marks whole-word features apart from character n-grams
@@ -206,12 +206,6 @@ class TitleModel(Recommender):
         return scores
 
     # ---- the sparse path (serving) ---------------------------------------------------------------
-    def background_order(self) -> tuple[np.ndarray, np.ndarray]:
-        """Tracks by popularity, best first, and the ends of its runs of equal popularity (built once)."""
-        if getattr(self, "_order", None) is None:
-            self._order = order_groups(self.popularity)
-        return self._order
-
     def sparse_scores(self, titles) -> tuple[sp.csr_matrix, Callable, np.ndarray] | None:
         """Per title (None or empty for none): the sparse part of its dense scores, ``(len(titles), n_tracks)``
         CSR; ``score(rows, tracks)``, the dense scores at those entries (``rows`` index ``titles``); and each
