@@ -31,7 +31,7 @@ from segue.config import apply_overrides
 from segue.data.store import Store, build_store
 from segue.errors import InputError, ModelError, NotFoundError
 from segue.io import read_json, write_json
-from segue.models.base import CONFIG_FILE, available_models, get_model_class, load_model
+from segue.models.base import CONFIG_FILE, Recommender, available_models, get_model_class, load_model
 
 # Per-model config overrides that keep training on the tiny data fast.
 FAST_OVERRIDES: dict[str, dict] = {
@@ -145,6 +145,30 @@ class ModelSuite:
             ids, scores = model.recommend(seeds, k=k, titles=titles, exclude_seeds=exclude_seeds)
             np.testing.assert_array_equal(ids, dense_ids)
             np.testing.assert_array_equal(scores, dense_scores)
+
+    @pytest.mark.parametrize("exclude_seeds", [True, False])
+    def test_pruned_path_equals_the_dense_one(self, model, store, monkeypatch, exclude_seeds):
+        """Embedding models rank seeded playlists from the songs with the longest vectors where that is
+        provably exact (segue.models._dot): the dense path's ids, its scores up to float rounding. Levels
+        shrunk to 16 songs and up so that the path runs on tiny data (where vector lengths are too even for
+        it to answer many playlists: tests/test_models.py checks that it does on a skewed catalogue)."""
+        if type(model)._pruned_top_k is Recommender._pruned_top_k:
+            pytest.skip(f"{model.name} has no pruned path")
+        import segue.models._dot as dot
+
+        seeds, titles = self.mixed_batch(store)
+        for k in (1, 7, 30):
+            monkeypatch.setattr(dot, "HEAD_SHARE", 0.0)  # no levels: dense only
+            monkeypatch.setattr(model, "_norm", None)
+            assert model._norm_order() is None
+            dense_ids, dense_scores = model.recommend(seeds, k=k, titles=titles, exclude_seeds=exclude_seeds)
+            monkeypatch.setattr(dot, "HEAD_SHARE", 0.5)
+            monkeypatch.setattr(dot, "MIN_FIRST_LEVEL", 16)
+            monkeypatch.setattr(dot, "FIRST_SHARE", 0.0)
+            monkeypatch.setattr(model, "_norm", None)
+            ids, scores = model.recommend(seeds, k=k, titles=titles, exclude_seeds=exclude_seeds)
+            np.testing.assert_array_equal(ids, dense_ids)
+            assert_same_scores(scores, dense_scores)
 
     def test_seeds_are_excluded(self, model, store):
         seeds = [seeds_of_genre(store, g, 10) for g in range(N_GENRES)]

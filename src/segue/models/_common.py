@@ -1,5 +1,6 @@
-"""Helpers several models share: sparse top-n, CSR arrays in ``.npz`` files, row scaling, title blending,
-track popularity. Models import these from here, never from each other's modules.
+"""Helpers several models share: sparse top-n, CSR arrays in ``.npz`` files, row scaling, title blending
+(dense, and term by term as :class:`ScaledBlend`), track popularity. Models import these from here, never from
+each other's modules.
 
 Everything is vectorised over whole CSR matrices or dense score blocks; ties are broken by the lower column
 (track) id, so results never depend on how a batch was split.
@@ -7,6 +8,7 @@ Everything is vectorised over whole CSR matrices or dense score blocks; ties are
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -147,3 +149,43 @@ def csr_values_at(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> 
     pos = np.minimum(np.searchsorted(stored, wanted), max(len(stored) - 1, 0))
     hit = stored[pos] == wanted if len(stored) else np.zeros(len(wanted), dtype=bool)
     return np.where(hit, matrix.data[pos] if len(stored) else 0, 0).astype(matrix.dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class ScaledBlend:
+    """What the title model adds to score rows (``blend_titles``), term by term, for exact top-k without the
+    dense rows: for blend row ``r`` and track ``j``, ``factor_r * dense_rj / best_r``, where ``dense_rj`` is
+    ``part_rj + coef_r * weight_j`` (``values`` at the part's entries; -inf where ``never``). Every value is
+    computed in float32 in the order the title model's ``add_scaled_scores`` uses, so both agree bit for bit."""
+
+    part: sp.csr_matrix  # (r, n_tracks) the sparse part (distinct columns in a row, in any order)
+    values: np.ndarray  # (nnz,) float32 dense scores at the part's entries
+    coef: np.ndarray  # (r,) float32 popularity coefficient, >= 0
+    best: np.ndarray  # (r,) float32 each dense row's largest finite score (1 when none is > 0)
+    factor: np.ndarray  # (r,) float32 blend weight
+    weight: np.ndarray  # (n_tracks,) float32 background weight (popularity share), >= 0
+    never: np.ndarray  # (n_tracks,) bool: -inf
+
+    def background_added(self, rows: np.ndarray, cols: np.ndarray, base: np.ndarray) -> np.ndarray:
+        """``base`` (len(rows), len(cols)) plus the background of blend rows ``rows`` at tracks ``cols``, as it
+        is added off the support (-inf at ``never`` tracks)."""
+        background = self.coef[rows, None] * self.weight[None, cols]
+        background /= self.best[rows, None]
+        background *= self.factor[rows, None]
+        background += base
+        background[:, self.never[cols]] = -np.inf
+        return background
+
+    def support_added(self, rows: np.ndarray, entries: np.ndarray, base: np.ndarray) -> np.ndarray:
+        """``base`` plus the blend at the part's ``entries`` (of blend rows ``rows``), as it is set on the support."""
+        out = base + self.factor[rows] * (self.values[entries] / self.best[rows])
+        out[self.never[self.part.indices[entries]]] = -np.inf
+        return out
+
+    def support_bound(self, rows: np.ndarray, entries: np.ndarray, base_upper: np.ndarray) -> np.ndarray:
+        """An upper bound of :meth:`support_added` given upper bounds of ``base`` (float64)."""
+        return base_upper + self.factor[rows] * (self.values[entries].astype(np.float64) / self.best[rows])
+
+    def background_bound(self, rows: np.ndarray, weight_max: float) -> np.ndarray:
+        """The most the background of blend rows ``rows`` adds at a track of weight at most ``weight_max``."""
+        return (self.coef[rows].astype(np.float64) * weight_max / self.best[rows]) * self.factor[rows]

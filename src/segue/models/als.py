@@ -9,7 +9,8 @@ with the exact ALS user solve, batched in numpy::
 
 which is what ``implicit`` itself computes for a user, so a training playlist folds in to (nearly) its
 trained factors. Tracks that never occur in training score -inf. A ``title_weight / n_seeds ** title_decay``
-blend of the title model helps titled playlists with few seeds.
+blend of the title model helps titled playlists with few seeds. On a large catalogue the top k is found
+exactly from the songs with the longest factors (``segue.models._dot``), not from every song's score.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from segue.errors import InputError
 from segue.io import atomic_path, read_json, write_json
 from segue.models._common import (blend_titles, load_npz, save_npz, scale_rows, seed_rows, sparse_top_n, titled_rows,
                                   track_popularity)
+from segue.models._dot import NormOrder, RowBlend, pruned_top_k
 from segue.models.base import FallbackConfig, Recommender, as_seed_csr, register, top_k
 from segue.progress import progress_task
 
@@ -130,6 +132,8 @@ class ALS(Recommender):
             yty += block.T @ block
         self._yty = yty + self.config.regularization * np.eye(f)
         self._unseen = np.flatnonzero(self.item_playlists <= 0)  # ids: cheaper to mask than a boolean row
+        self._unseen_mask = self.item_playlists <= 0
+        self._norm = None  # the pruned top-k's song order, built on first use
 
     # ---- inference ---------------------------------------------------------------------------
     def fold_in(self, indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
@@ -160,6 +164,30 @@ class ALS(Recommender):
                                         seed_factors)  # (c, f, f)
         rhs = np.matmul(seed_factors.transpose(0, 2, 1), weight[..., None])  # (c, f, 1)
         return np.linalg.solve(a, rhs)[..., 0]
+
+    def _pruned_top_k(self, indptr, indices, titles, k: int, exclude_seeds: bool):
+        """:func:`~segue.models._dot.pruned_top_k` of the folded-in playlists, scaled and title-blended as
+        :meth:`_score`; None for small catalogues, or when the title blend cannot be bounded."""
+        norm_order = self._norm_order()
+        if norm_order is None:
+            return None
+        blend = None
+        rows, factor = titled_rows(indptr, titles, self.fallback, self.config.title_weight, self.config.title_decay)
+        if len(rows):
+            terms = getattr(self.fallback, "scaled_blend", None)
+            terms = terms([titles[r] for r in rows], factor) if terms is not None else None
+            if terms is None:
+                return None
+            if getattr(self, "_blend_past", None) is None or self._blend_past[0] is not terms.weight:
+                self._blend_past = (terms.weight, norm_order.past(terms.weight))
+            blend = RowBlend(terms, rows, self._blend_past[1])
+        return pruned_top_k(norm_order, self.fold_in(indptr, indices), k, indptr, indices, exclude_seeds,
+                            never=self._unseen_mask, scale=True, blend=blend)
+
+    def _norm_order(self) -> NormOrder | None:
+        if getattr(self, "_norm", None) is None:
+            self._norm = (NormOrder.build(self.item_factors),)
+        return self._norm[0]
 
     def _score(self, indptr: np.ndarray, indices: np.ndarray, titles) -> np.ndarray:
         factors = self.fold_in(indptr, indices)  # (b, f)

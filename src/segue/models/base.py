@@ -178,12 +178,15 @@ def _top_k_above_sampled_threshold(scores: np.ndarray, k: int) -> tuple[np.ndarr
     threshold = np.partition(sample, sample.shape[1] - rank, axis=1)[:, -rank]  # NaN sorts last: a high t
     if not np.isfinite(threshold).all():
         return None
-    keep = scores >= threshold[:, None]
-    count = keep.sum(axis=1)
+    # flat positions, row-major: ids ascending in each row, so ties by position are by id (flatnonzero of the
+    # whole block is ~10x faster than a 2-d nonzero, and its row boundaries give the counts)
+    flat = np.flatnonzero(scores >= threshold[:, None])
+    starts = np.searchsorted(flat, np.arange(b + 1, dtype=np.int64) * n)
+    count = np.diff(starts)
     if (count < k + 1).any():
         return None
-    rows, cols = np.nonzero(keep)  # row-major: ids ascending in each row, so ties by position are by id
-    pos = np.arange(len(rows)) - np.repeat(np.cumsum(count) - count, count)
+    rows, cols = np.divmod(flat, n)
+    pos = np.arange(len(rows)) - np.repeat(starts[:-1], count)
     block = np.full((b, int(count.max())), -np.inf, dtype=scores.dtype)
     block_ids = np.full(block.shape, -1, dtype=np.int32)
     block[rows, pos], block_ids[rows, pos] = scores[rows, cols], cols
@@ -243,8 +246,10 @@ class Candidates:
 
 
 def _sorted_unique(values: np.ndarray) -> np.ndarray:
-    """np.unique of an int array by one sort (numpy's hashing unique is slower for these sizes)."""
-    values = np.sort(values)
+    """np.unique of an int array by one sort (numpy's hashing unique is slower for these sizes). The keys
+    here are mostly ascending runs (row-major CSR entries): timsort (``stable``) merges runs in linear time,
+    ~10x faster than quicksort on them."""
+    values = np.sort(values, kind="stable")
     return values[np.append(True, values[1:] != values[:-1])] if len(values) else values
 
 
@@ -423,7 +428,8 @@ class Recommender:
 
     def _top_k_block(self, indptr, indices, titles, k: int, exclude_seeds: bool) -> tuple[np.ndarray, np.ndarray]:
         """Top-k of one block of playlists: sparse candidates where the model offers them and they are exact
-        (the same ids and scores as the dense row), a dense score row for the rest."""
+        (the same ids and scores as the dense row), then a pruned exact top-k where the model offers one, a
+        dense score row for the rest."""
         n = len(indptr) - 1
         ids = np.full((n, k), -1, dtype=np.int32)
         out = np.full((n, k), -np.inf, dtype=np.float32)
@@ -441,6 +447,14 @@ class Recommender:
             found, scores, exact = candidate_top_k(cand, self.n_tracks, sub_ptr, sub_idx, k, exclude_seeds)
             ids[rows[exact]], out[rows[exact]] = found[exact], scores[exact]
             dense[rows[exact]] = False
+        rows = np.flatnonzero(dense & (lengths > 0))
+        if len(rows):  # seeded rows of a model that can rank them exactly from part of the catalogue
+            sub_ptr, sub_idx, sub_titles = take_rows(indptr, indices, titles, rows)
+            found = self._pruned_top_k(sub_ptr, sub_idx, sub_titles, k, exclude_seeds)
+            if found is not None:
+                found_ids, scores, exact = found
+                ids[rows[exact]], out[rows[exact]] = found_ids[exact], scores[exact]
+                dense[rows[exact]] = False
         rows = np.flatnonzero(dense)
         if len(rows):
             sub_ptr, sub_idx, sub_titles = take_rows(indptr, indices, titles, rows)
@@ -461,6 +475,13 @@ class Recommender:
         if getattr(self, "_order", None) is None:
             self._order = order_groups(self.popularity)
         return self._order
+
+    def _pruned_top_k(self, indptr: np.ndarray, indices: np.ndarray, titles, k: int, exclude_seeds: bool
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """For seeded playlists: ``(ids, scores, exact)`` as :func:`top_k` ranks the dense scores, found without
+        scoring the whole catalogue, rows with ``exact`` False to be scored densely; or None (dense only).
+        Embedding models offer one (``segue.models._dot``)."""
+        return None
 
     def _candidates(self, indptr: np.ndarray, indices: np.ndarray, titles) -> Candidates | None:
         """The sparse path's view of these playlists' scores (see :class:`Candidates`), or None (dense only)."""

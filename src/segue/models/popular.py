@@ -16,7 +16,7 @@ import numpy as np
 from segue.config import setting
 from segue.data.store import Store
 from segue.models._common import POPULARITY_KINDS, load_npz, save_npz, track_popularity
-from segue.models.base import ModelConfig, Recommender, register
+from segue.models.base import Candidates, ModelConfig, Recommender, register
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,10 +46,21 @@ class Popular(Recommender):
     def _fit(self, train: Store, progress: bool) -> None:
         self.counts = track_popularity(train, self.config.count)  # (n_tracks,)
         self.scores = popularity_scores(self.counts)
+        self._order = None  # background_order(), rebuilt on first use
         self.fit_info = {"n_playlists": train.n_playlists, "n_seen_tracks": int((self.counts > 0).sum())}
 
     def _score(self, indptr: np.ndarray, indices: np.ndarray, titles) -> np.ndarray:
         return np.tile(self.scores, (len(indptr) - 1, 1))  # (b, n_tracks)
+
+    @property
+    def popularity(self) -> np.ndarray:  # what background_order() sorts by: the order of the scores
+        return self.counts
+
+    def _candidates(self, indptr: np.ndarray, indices: np.ndarray, titles) -> Candidates:
+        """Every row is the background alone: the head of the popularity order answers it exactly."""
+        order, group_end = self.background_order()
+        empty = np.zeros(0, dtype=np.int64)
+        return Candidates(empty, empty, order, group_end, lambda rows, tracks: self.scores[tracks])
 
     def _save_arrays(self, directory: Path) -> None:
         save_npz(directory / "arrays.npz", counts=self.counts)
@@ -59,3 +70,4 @@ class Popular(Recommender):
         if self.counts.shape != (self.n_tracks,):
             raise ValueError(f"counts has shape {self.counts.shape}, expected ({self.n_tracks},)")
         self.scores = popularity_scores(self.counts)
+        self._order = None

@@ -30,8 +30,8 @@ import scipy.sparse as sp
 from segue.config import setting
 from segue.data.mpd import normalize_title
 from segue.data.store import Store
-from segue.models._common import (csr_arrays, csr_from, csr_values_at, load_npz, save_npz, scale_rows, seed_rows,
-                                  sparse_top_n, track_popularity)
+from segue.models._common import (ScaledBlend, csr_arrays, csr_from, csr_values_at, load_npz, save_npz, scale_rows,
+                                  seed_rows, sparse_top_n, track_popularity)
 from segue.models.base import Candidates, ModelConfig, Recommender, register
 from segue.progress import progress_task
 
@@ -216,6 +216,15 @@ class TitleModel(Recommender):
             return None
         part, coef, _, best = parts
         return part, functools.partial(self._dense_at, part, coef), best
+
+    def scaled_blend(self, titles: list[str], factor: np.ndarray) -> ScaledBlend | None:
+        """What :meth:`add_scaled_scores` adds for ``titles`` with ``factor``, term by term (for an exact top-k
+        that never builds the dense rows); None when a popularity coefficient is negative."""
+        parts = self._sparse_parts(titles, canonical=False)  # lookups go the other way: no sorted columns needed
+        if parts is None:
+            return None
+        part, coef, values, best = parts
+        return ScaledBlend(part, values, coef, best, np.asarray(factor, dtype=np.float32), self._pop, self._unseen)
 
     def _dense_at(self, part: sp.csr_matrix, coef: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """The dense scores ``part + coef * pop`` (-inf where unseen) at ``(rows, cols)``, as _score computes them."""

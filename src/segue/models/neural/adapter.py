@@ -1,5 +1,6 @@
 """The recommender side shared by segue's neural models: fit through the shared training loop, score every
-song with one matrix product, confidence, safetensors persistence and ``--nproc`` training.
+song with one matrix product (or, on a large catalogue, the exact top k from the songs with the longest
+vectors: ``segue.models._dot``), confidence, safetensors persistence and ``--nproc`` training.
 
 A model module subclasses :class:`NeuralRecommender` with ``name``, ``Config``, ``Net`` (its
 :class:`~segue.models.neural.layers.PlaylistNet`) and registers it; nothing else is needed.
@@ -15,6 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from segue.data.store import Store
+from segue.models._dot import NormOrder, pruned_top_k
 from segue.models.base import Recommender
 from segue.models.neural.config import NeuralConfig
 from segue.models.neural.distributed import launch
@@ -36,6 +38,7 @@ class NeuralRecommender(Recommender):
         self._items: torch.Tensor | None = None
         self._out: torch.Tensor | None = None
         self._bias: torch.Tensor | None = None
+        self._norm: tuple[NormOrder | None] | None = None
 
     # ---- training ----------------------------------------------------------------------------------
     def build_net(self, store: Store, config: NeuralConfig, rows: np.ndarray) -> PlaylistNet:
@@ -68,19 +71,39 @@ class NeuralRecommender(Recommender):
             self._out = self.net.output_vectors(items=self._items).detach().float()
             bias = self.net.output_bias()
             self._bias = bias.detach().float() if bias is not None else None
+        self._norm = None  # the pruned top-k's song order, built on first use
 
-    def _score(self, indptr, indices, titles) -> np.ndarray:
+    def _playlist_vectors(self, indptr, indices, titles) -> torch.Tensor:
         b = len(indptr) - 1
         if self.config.title:
             t_off, t_ids = title_tokens(titles, b, self.config.title_buckets)
         else:
             t_off, t_ids = np.zeros(b + 1, np.int64), np.zeros(0, np.int64)
         with torch.no_grad():
-            h = self.net.playlist_vectors(indptr, indices, t_off, t_ids, items=self._items)   # (b, dim)
+            return self.net.playlist_vectors(indptr, indices, t_off, t_ids, items=self._items)  # (b, dim)
+
+    def _score(self, indptr, indices, titles) -> np.ndarray:
+        h = self._playlist_vectors(indptr, indices, titles)
+        with torch.no_grad():
             logits = h @ self._out.T                                                          # (b, n)
             if self._bias is not None:
                 logits += self._bias
         return logits.numpy()
+
+    def _pruned_top_k(self, indptr, indices, titles, k: int, exclude_seeds: bool):
+        """The exact top-k from the songs with the longest output vectors (``segue.models._dot``); None for a
+        small catalogue."""
+        norm_order = self._norm_order()
+        if norm_order is None:
+            return None
+        h = self._playlist_vectors(indptr, indices, titles).numpy()
+        return pruned_top_k(norm_order, h, k, indptr, indices, exclude_seeds)
+
+    def _norm_order(self) -> NormOrder | None:
+        if self._norm is None:
+            bias = self._bias.numpy() if self._bias is not None else None
+            self._norm = (NormOrder.build(self._out.numpy(), bias),)
+        return self._norm[0]
 
     def confidence(self, seeds: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Softmax probability of songs ``ids`` for one playlist's ``seeds``, seeds excluded from the softmax."""
