@@ -15,7 +15,8 @@
    for --seconds (and at most --max-per-client requests each): requests/s, p50/p99, errors, and the server's
    resident memory at the start, end and peak. 32 clients also run against ``--max-batch 1`` (no batching),
    the baseline for the batcher.
-4. Extrapolation to 2,262,292 tracks: the per-request work that grows with the catalogue (the dense score
+4. Extrapolation to 2,262,292 tracks (and, with ``--large-model DIR``, a model trained on a larger store, e.g.
+   the 1M-playlist run's als, measured in-process at its own catalogue's size): the per-request work that grows with the catalogue (the dense score
    row, row scaling, the top-500 selection, and for als the factor product, on a 2.26M x factors float32
    array) timed in-process at both sizes; for a model with sparse candidates (cooccur) the share of
    playlists they answer and their cost, which does not grow with the catalogue. The rest of a request
@@ -47,7 +48,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from segue.data.store import Store
-from segue.models.base import load_model, top_k
+from segue.models.base import load_model, open_model_and_store, top_k
 from segue.serve.search import SearchIndex, build_index, popularity_order, write_index
 
 FULL_MPD_TRACKS = 2_262_292
@@ -309,11 +310,11 @@ def extrapolate(model_name: str, model, n_tracks: int, full_tracks: int, rng) ->
     return here, full
 
 
-def candidate_path(model, store: Store, rng, count: int = 200, k: int = 500) -> tuple[float, float] | None:
-    """For a model with a sparse candidate path: the share of playlists (cut as in the requests) it answers,
-    and the model's median CPU ms per playlist; None for dense-only models. The candidates are the seeds'
-    neighbours, the title's tracks and the k + seeds most popular tracks: their number does not grow with
-    the catalogue."""
+def candidate_path(model, store: Store, rng, count: int = 200, k: int = 500) -> tuple[float, float, float] | None:
+    """For a model with a sparse candidate path (cooccur: the seeds' neighbours, the title's tracks and the
+    k + seeds most popular tracks, whose number does not grow with the catalogue) or a pruned one (als: the
+    songs with the longest factors, a share of the catalogue): the share of playlists (cut as in the
+    requests) it answers, and the model's median and p99 CPU ms per playlist; None for dense-only models."""
     rows = rng.choice(store.n_playlists, count, replace=False)
     playlists = [(store.playlist_tracks(int(r))[: int(rng.choice([1, 5, 10, 25, 100]))], store.names[r])
                  for r in rows]
@@ -329,9 +330,9 @@ def candidate_path(model, store: Store, rng, count: int = 200, k: int = 500) -> 
             times.append((time.process_time() - started) * 1e3)
     finally:
         type(model)._score_with_fallback = original
-    if len(dense_rows) == count:
+    if sum(dense_rows) == count:
         return None
-    return 1 - sum(dense_rows) / count, float(np.median(times))
+    return 1 - sum(dense_rows) / count, float(np.median(times)), float(np.percentile(times, 99))
 
 
 def model_cpu_ms(recommend, playlists: list, k: int = 500) -> np.ndarray:
@@ -399,6 +400,9 @@ def main() -> None:
     parser.add_argument("--max-per-client", type=int, default=20_000)
     parser.add_argument("--full-tracks", type=int, default=FULL_MPD_TRACKS,
                         help="catalogue size to extrapolate to (the full MPD's by default)")
+    parser.add_argument("--large-model", type=Path, nargs="*", default=[],
+                        help="trained model directories on larger stores (e.g. the 1M run of full_scale.py): "
+                             "their model CPU per playlist, measured at their catalogue's size")
     parser.add_argument("--ann-only", action="store_true",
                         help="only the in-process als figures: model CPU per playlist, the approximate index")
     args = parser.parse_args()
@@ -458,6 +462,7 @@ def main() -> None:
         model = load_model(model_dir)
         here, full = extrapolate(model_name, model, store.n_tracks, args.full_tracks, rng)
         sparse = candidate_path(model, store, rng)
+        pruned = hasattr(model, "_norm_order")
         del model
         cpu = server_cpu["recommend k=500"]
         report.append(f"  dense row per playlist (CPU): {here:.2f} ms at {store.n_tracks:,} tracks, "
@@ -466,13 +471,28 @@ def main() -> None:
             report.append(f"  so recommend k=500 at the larger catalogue ~ {cpu + full - here:.1f} ms of server "
                           f"CPU (now {cpu:.1f}); a batch of 16 needs a {16 * args.full_tracks * 4 / 2**20:.0f} MB "
                           "score block")
+        elif pruned:
+            share, model_ms, model_p99 = sparse
+            report.append(f"  the pruned path answers {share:.0%} of playlists (model: p50 {model_ms:.2f}, p99 "
+                          f"{model_p99:.2f} ms CPU per playlist; it scores a share of the catalogue, so it grows "
+                          "with it: see --large-model for a measured figure), the rest take the dense row")
         else:
-            share, model_ms = sparse
+            share, model_ms, _ = sparse
             report.append(f"  sparse candidates answer {share:.0%} of playlists (model: p50 {model_ms:.2f} ms CPU "
                           f"per playlist, not growing with the catalogue); the other {1 - share:.0%} take the dense "
                           f"row: so recommend k=500 at the larger catalogue ~ {cpu + (1 - share) * (full - here):.1f}"
                           f" ms of server CPU on average (now {cpu:.1f})")
         print("\n".join(report[-2:]), flush=True)
+    for model_dir in args.large_model:
+        model, large_store = open_model_and_store(model_dir)
+        found = candidate_path(model, large_store, rng)
+        share, model_ms, model_p99 = found if found is not None else (0.0, float("nan"), float("nan"))
+        dense_ms = dense_row_ms(large_store.n_tracks, getattr(model, "item_factors", None), rng)
+        report.append(f"\n{model.name} at {large_store.n_tracks:,} tracks ({model_dir}), in-process, one playlist "
+                      f"at a time: {share:.0%} answered without the dense row; model p50 {model_ms:.2f}, p99 "
+                      f"{model_p99:.2f} ms CPU per playlist (the dense row alone: {dense_ms:.2f} ms)")
+        print(report[-1], flush=True)
+        del model
     print(f"\n=== serve benchmark ({store.n_tracks:,} tracks, {os.cpu_count()} cores shared with the client; load "
           f"average now {os.getloadavg()[0]:.1f}) ===")
     print("\n".join(report))

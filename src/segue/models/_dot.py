@@ -4,13 +4,13 @@ Embedding models (``als``, the neural ones) score a song ``q · v + bias``. By C
 |q| |v|``, so with the songs ordered by the length of their vectors (longest first), every song past the
 first ``m`` scores at most ``|q| · |v|_(m) + (largest bias past m)``. The first ``m`` songs are scored; when a
 playlist's k-th best score among them beats that bound, no other song can reach its top k (nor tie with the
-k-th), and the answer is the dense one. Otherwise ``m`` doubles, up to a share of the catalogue past which
-the caller scores the playlist densely.
+k-th), and the answer is the dense one. Otherwise ``m`` doubles (only the added songs are scored), up to a
+share of the catalogue past which the caller scores the playlist densely.
 
 Why this pays: trained song vectors are long for popular songs and short for the long tail (regularisation
-shrinks what little data supports). On the generated 1M-playlist MPD (2.07M songs, ALS with 128 factors) the
-k=500 answer of a challenge playlist lay within the first 31k-74k songs by length (10th percentile to the
-largest, 300 playlists): 2-4 % of the catalogue.
+shrinks what little data supports), and the more songs a catalogue has, the larger its tail. On the
+generated 1M-playlist MPD (2.07M songs, ALS with 128 factors) every k=500 answer of the challenge playlists
+lies within the first 65k songs by length, 3 % of the catalogue (``benchmarks/pruned_top_k.py``).
 
 Title blending (``als`` adds the title model's row-scaled scores, see :class:`ScaledBlend`) is bounded the
 same way: the blend's sparse support is scored exactly wherever it lies, and its popularity background off
@@ -28,11 +28,12 @@ from segue.models._common import ScaledBlend
 from segue.models.base import top_k
 
 # Songs scored at the first level: this share of the catalogue (at least MIN_FIRST_LEVEL); each further
-# level doubles it, up to HEAD_SHARE. A level costs a product with its songs plus the title support's lookups,
-# so the first should already hold most answers (1/32 of 2.07M songs: 65k, past the 31k-74k measured above).
+# level doubles it, up to HEAD_SHARE. The generated 1M-playlist MPD (2.07M songs) answers k=500 within its
+# first level (1/32: 65k songs); a 100k-playlist store (280k songs, flatter lengths) needs 15-35 % of its
+# songs, so the last level reaches a quarter (benchmarks/pruned_top_k.py prints how far answers reach).
 FIRST_SHARE = 1 / 32
 MIN_FIRST_LEVEL = 1 << 12
-HEAD_SHARE = 1 / 8
+HEAD_SHARE = 1 / 4
 # float32 dot products and sums may exceed the exact bound by rounding (relative error ~1e-5 for 128 terms):
 # bounds are loosened by this share of their size (and of 1e-3) before a comparison
 ROUNDING_MARGIN = 1e-4
@@ -132,25 +133,27 @@ def pruned_top_k(norm_order: NormOrder, queries: np.ndarray, k: int, seed_ptr: n
     if blend is not None:
         slot[blend.rows] = np.arange(len(blend.rows))
     pending = np.arange(b)
-    for level, m in enumerate(norm_order.levels):
+    raw = np.zeros((b, 0), dtype=np.float32)  # the pending rows' products with the head so far, head order
+    target = np.zeros(b, dtype=np.int64)  # the first level that may answer each row, as far as is known
+    levels = norm_order.levels
+    for level, m in enumerate(levels):
         if len(pending) == 0:
             break
-        if m <= k:
-            continue
-        head_ids, perm, position = norm_order.head_ids[level]
-        raw = queries[pending] @ norm_order.head[:m].T  # (p, m), head order
+        if level < target[pending].min():
+            continue  # no pending row can be answered here: the next level scores these songs too
+        new = queries[pending] @ norm_order.head[raw.shape[1] : m].T  # only the songs not scored yet
         if norm_order.head_bias is not None:
-            raw += norm_order.head_bias[:m]
-        bound = q_norm[pending] * norm_order.norm_past[level] + norm_order.bias_past[level]
-        ok = np.ones(len(pending), dtype=bool)
-        divisor = np.ones(len(pending), dtype=np.float32)
-        if scale:
-            top = raw.max(axis=1)
-            ok &= top > _loosened(bound)  # the row's best is in the head: the dense path divides by it too
-            divisor = np.where(top > 0, top, 1).astype(np.float32)
-            raw /= divisor[:, None]
-            bound = bound / divisor
+            new += norm_order.head_bias[raw.shape[1] : m]
+        raw = np.concatenate([raw, new], axis=1)  # (p, m)
+        head_ids, perm, position = norm_order.head_ids[level]
+        # per row and level: the most a song past that level's head can score (raw, and as ranked)
+        raw_bound = q_norm[pending, None] * norm_order.norm_past + norm_order.bias_past
+        top = raw.max(axis=1)
+        divisor = np.where(top > 0, top, 1).astype(np.float32) if scale else np.ones(len(pending), np.float32)
+        bound = raw_bound / divisor[:, None]
         block = raw[:, perm]  # id order: top_k's ties by position are ties by id
+        if scale:
+            block /= divisor[:, None]
         if never is not None:
             block[:, never[head_ids]] = -np.inf
         seeds = seed_keys(seed_ptr, seed_idx, pending) if exclude_seeds else None
@@ -158,9 +161,9 @@ def pruned_top_k(norm_order: NormOrder, queries: np.ndarray, k: int, seed_ptr: n
             _exclude_seeds(block, position, seeds)
         outside = None
         if blend is not None:
-            added, outside = _add_blend(blend, level, slot[pending], block, head_ids, position, norm_order,
-                                        q_norm[pending], divisor)
-            bound = bound + added
+            bound += _blend_bounds(blend, slot[pending])
+            outside = _add_blend(blend, slot[pending], block, head_ids, position, norm_order, q_norm[pending],
+                                 divisor)
         found, scores = top_k(block, k)
         row_ids = head_ids.astype(np.int32)[np.maximum(found, 0)]
         if outside is not None and len(outside.rows):  # support songs past the head that may still matter
@@ -168,11 +171,31 @@ def pruned_top_k(norm_order: NormOrder, queries: np.ndarray, k: int, seed_ptr: n
                                      divisor, never, seeds)
         row_ids = np.where(np.isfinite(scores), row_ids, -1)
         kth = scores[:, k - 1]
-        ok &= np.isfinite(kth) & (_loosened(bound) < kth)
+        # a level answers a row when its best score is in the head (scaled rows: the dense path divides by it)
+        # and its k-th score beats every song past the head; the next level tried is the first where that would
+        # hold with the k-th score found so far (it only rises as songs join, so an earlier one might have
+        # done: a cost, never an error)
+        answers = (np.isfinite(kth)[:, None] & (_loosened(bound) < kth[:, None])
+                   & (top[:, None] > _loosened(raw_bound) if scale else True))
+        ok = answers[:, level]
         done = pending[ok]
         ids[done], out[done], exact[done] = row_ids[ok], scores[ok], True
-        pending = pending[~ok]
+        later = answers & (np.arange(len(levels)) > level)
+        # (none: the k-th score may still rise as songs join, so the last level gets its chance)
+        target[pending] = np.where(later.any(axis=1), later.argmax(axis=1), len(levels) - 1)
+        target[pending[~np.isfinite(kth)]] = level + 1  # fewer than k songs scored yet: no k-th score to go by
+        pending, raw = pending[~ok], raw[~ok]
     return ids, out, exact
+
+
+def _blend_bounds(blend: RowBlend, slots: np.ndarray) -> np.ndarray:
+    """(rows, levels) the most the blend adds to a song past each level's head and off its support (0 for
+    rows without the blend)."""
+    added = np.zeros((len(slots), len(blend.weight_past)))
+    rows = np.flatnonzero(slots >= 0)
+    for level, weight in enumerate(blend.weight_past):
+        added[rows, level] = blend.blend.background_bound(slots[rows], weight)
+    return added
 
 
 def _loosened(bound: np.ndarray) -> np.ndarray:
@@ -197,17 +220,15 @@ class _Outside:
     upper: np.ndarray
 
 
-def _add_blend(blend: RowBlend, level: int, slots: np.ndarray, block: np.ndarray, head_ids: np.ndarray,
-               position: np.ndarray, norm_order: NormOrder, q_norm: np.ndarray, divisor: np.ndarray) -> tuple[np.ndarray, _Outside | None]:
+def _add_blend(blend: RowBlend, slots: np.ndarray, block: np.ndarray, head_ids: np.ndarray, position: np.ndarray,
+               norm_order: NormOrder, q_norm: np.ndarray, divisor: np.ndarray) -> _Outside | None:
     """Add the blend to its rows of the head block in place (``slots``: each block row's blend row, -1 for
-    none). Returns per row the most the blend adds to a song past the head and off its support (0 for rows
-    without the blend), and the support entries past the head, which the caller must score when they can
-    still matter."""
+    none). Returns its support entries past the head, which the caller must score where they can still
+    matter."""
     sb = blend.blend
     rows = np.flatnonzero(slots >= 0)
-    added = np.zeros(len(slots))
     if len(rows) == 0:
-        return added, None
+        return None
     b_rows = slots[rows]
     ptr = sb.part.indptr
     counts = (ptr[b_rows + 1] - ptr[b_rows]).astype(np.int64)
@@ -219,14 +240,13 @@ def _add_blend(blend: RowBlend, level: int, slots: np.ndarray, block: np.ndarray
     on_support = sb.support_added(slots[entry_row[inside]], entries[inside], block[entry_row[inside], pos[inside]])
     block[rows] = sb.background_added(b_rows, head_ids, block[rows])
     block[entry_row[inside], pos[inside]] = on_support
-    added[rows] = sb.background_bound(b_rows, blend.weight_past[level])
     out_rows, out_entries = entry_row[~inside], entries[~inside]
     out_cols = sb.part.indices[out_entries]
     raw_upper = q_norm[out_rows] * norm_order.norms[out_cols]
     if norm_order.bias is not None:
         raw_upper += norm_order.bias[out_cols]
     upper = sb.support_bound(slots[out_rows], out_entries, raw_upper / divisor[out_rows])
-    return added, _Outside(out_rows, out_cols, out_entries, upper)
+    return _Outside(out_rows, out_cols, out_entries, upper)
 
 
 def _widen(blend: RowBlend, slots: np.ndarray, outside: _Outside, row_ids: np.ndarray, scores: np.ndarray,

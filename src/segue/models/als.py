@@ -115,11 +115,11 @@ class ALS(Recommender):
         if self.config.weighting == "linear":
             return np.ones(len(indices), dtype=np.float32)
         # BM25 as implicit.nearest_neighbours.bm25_weight computes it, with the training statistics
-        idf = np.log(max(1, self.n_train_playlists)) - np.log1p(self.item_playlists)
+        idf = np.log(max(1, self.n_train_playlists)) - np.log1p(self.item_playlists[indices])  # the entries' only
         lengths = np.diff(indptr).astype(np.float64)
         norm = (1.0 - self.config.bm25_b) + self.config.bm25_b * lengths / max(self.mean_length, 1e-9)
         k1 = self.config.bm25_k1
-        w = (k1 + 1.0) / (k1 * np.repeat(norm, lengths.astype(np.int64)) + 1.0) * idf[indices]
+        w = (k1 + 1.0) / (k1 * np.repeat(norm, lengths.astype(np.int64)) + 1.0) * idf
         return np.maximum(w, 1e-3).astype(np.float32)  # very common tracks keep a little positive weight
 
     def _prepare(self) -> None:
@@ -178,9 +178,10 @@ class ALS(Recommender):
             terms = terms([titles[r] for r in rows], factor) if terms is not None else None
             if terms is None:
                 return None
-            if getattr(self, "_blend_past", None) is None or self._blend_past[0] is not terms.weight:
-                self._blend_past = (terms.weight, norm_order.past(terms.weight))
-            blend = RowBlend(terms, rows, self._blend_past[1])
+            cached = getattr(self, "_blend_past", None)  # (order, weight, past): one pass over the catalogue
+            if cached is None or cached[0] is not norm_order or cached[1] is not terms.weight:
+                self._blend_past = cached = (norm_order, terms.weight, norm_order.past(terms.weight))
+            blend = RowBlend(terms, rows, cached[2])
         return pruned_top_k(norm_order, self.fold_in(indptr, indices), k, indptr, indices, exclude_seeds,
                             never=self._unseen_mask, scale=True, blend=blend)
 
