@@ -21,7 +21,6 @@ import os
 from collections.abc import Iterable, Sequence
 from functools import cached_property
 from itertools import compress, repeat
-from operator import is_
 from pathlib import Path
 
 import numpy as np
@@ -92,7 +91,7 @@ def vocabulary_fingerprint(track_uris: pa.Array | Sequence[str]) -> str:
 
 
 class _Vocabulary:
-    """Grows a str -> dense id mapping; ``ids`` returns the ids and how many were new."""
+    """Grows a str -> dense id mapping, numbering new keys in order of first appearance."""
 
     def __init__(self) -> None:
         self.index: dict[str, int] = {}
@@ -100,23 +99,23 @@ class _Vocabulary:
     def __len__(self) -> int:
         return len(self.index)
 
-    def ids(self, keys: Sequence[str], unique: bool = False) -> np.ndarray:
-        """Ids of ``keys``, numbering unseen ones in order of first appearance; ``unique``: no key repeats."""
+    def ids(self, keys: Sequence[str]) -> np.ndarray:
+        """int32 ids of ``keys`` (distinct strings, e.g. one slice's track table), numbering unseen ones."""
         # map() over dict methods runs at C speed: no Python frame per key (this is the merge's hot path)
         index = self.index
-        found = list(map(index.get, keys))
-        if None in found and unique:
-            ids = np.array(found, dtype=object)
-            missing = np.flatnonzero(np.equal(ids, None))
+        ids = np.fromiter(map(index.get, keys, repeat(-1)), dtype=np.int32, count=len(keys))
+        missing = ids < 0
+        n_new = int(missing.sum())
+        if n_new:
             start = len(index)
-            index.update(zip((keys[i] for i in missing.tolist()), range(start, start + len(missing))))
-            ids[missing] = np.arange(start, start + len(missing))
-            return ids.astype(np.int32).reshape(-1)
-        if None in found:
-            missing = dict.fromkeys(compress(keys, map(is_, found, repeat(None))))  # first-appearance order
-            index.update(zip(missing, range(len(index), len(index) + len(missing))))
-            found = list(map(index.__getitem__, keys))
-        return np.array(found, dtype=np.int32).reshape(-1)
+            index.update(zip(compress(keys, missing.tolist()), range(start, start + n_new)))
+            ids[missing] = np.arange(start, start + n_new, dtype=np.int32)
+        return ids
+
+
+def _as_array(values, kind: pa.DataType) -> pa.Array:
+    """A parsed column (an Arrow array from the columnar path, a list from the dict paths) as Arrow."""
+    return values if isinstance(values, pa.Array) else pa.array(values, kind)
 
 
 def _entity_keys(uris, names, scope=None) -> pa.Array:
@@ -239,7 +238,7 @@ class StoreBuilder:
         if rows is not None:
             uris = list(map(uris.__getitem__, rows.tolist()))
         n_before = len(self.tracks)
-        global_ids = self.tracks.ids(uris, unique=True)  # distinct within a slice
+        global_ids = self.tracks.ids(uris)
         new = np.flatnonzero(global_ids >= n_before)
         if len(new):
             self._add_track_metadata(parsed, new if rows is None else rows[new])
@@ -250,23 +249,24 @@ class StoreBuilder:
             grown[: len(self._counts)] = self._counts
             self._counts = grown
         np.add.at(self._counts, entries, 1)
-        columns = {"pid": parsed.pid}
-        columns.update({name: getattr(parsed, name) for name in PLAYLIST_META_COLUMNS})
+        columns = [_as_array(getattr(parsed, f.name), f.type) for f in PLAYLISTS_SCHEMA if f.name != "tracks"]
         if keep is not None:
-            columns = {k: [v for v, ok in zip(col, keep) if ok] for k, col in columns.items()}
+            columns = [column.filter(pa.array(keep)) for column in columns]
         tracks = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(entries, pa.int32()))
-        table = pa.Table.from_arrays(
-            [pa.array(columns[f.name], f.type) for f in PLAYLISTS_SCHEMA if f.name != "tracks"] + [tracks],
-            schema=PLAYLISTS_SCHEMA,
-        )
+        table = pa.Table.from_arrays(columns + [tracks], schema=PLAYLISTS_SCHEMA)
         if table.num_rows:
             self._writer.write_table(table)
         self.n_playlists += table.num_rows
         self.n_entries += len(entries)
 
     def _drop_duplicate_pids(self, parsed: ParsedPlaylists) -> np.ndarray | None:
+        pids = parsed.column("pid")
+        fresh = dict.fromkeys(pids, parsed.source)
+        if len(fresh) == len(pids) and self._pid_source.keys().isdisjoint(fresh):  # the usual case, at C speed
+            self._pid_source.update(fresh)
+            return None
         keep = None
-        for i, pid in enumerate(parsed.pid):
+        for i, pid in enumerate(pids):
             first = self._pid_source.get(pid)
             if first is None:
                 self._pid_source[pid] = parsed.source
@@ -289,9 +289,7 @@ class StoreBuilder:
         cols = {}
         for name in ("track_uri", *TRACK_META_COLUMNS):
             kind = TRACKS_SCHEMA.field(name).type
-            values = getattr(parsed, name)
-            if not isinstance(values, pa.Array):
-                values = pa.array(values, kind)
+            values = _as_array(getattr(parsed, name), kind)
             cols[name] = values if everything else values.take(pa.array(new))
         first_id = len(self.tracks) - len(new)
         batch = pa.RecordBatch.from_arrays(
