@@ -5,10 +5,10 @@ MPD subsets strip fields. Wrong types are errors that name the file, the playlis
 the field. The parser turns one slice into compact columns (:class:`ParsedPlaylists`) with tracks as
 slice-local indices, so workers can parse in parallel and the main process only merges vocabularies.
 
-Three paths give identical columns: :func:`parse_document_fast` decodes a file's bytes straight into typed
-structs (msgspec) when everything in it is valid; otherwise :func:`parse_playlists` takes the decoded
-dicts, columnises them at C speed when it can, and else checks playlist by playlist, which alone words
-errors and skips bad playlists.
+Three paths give identical columns: :func:`parse_document_fast` reads a file's bytes straight into Arrow
+columns (Arrow's JSON reader, no Python object per playlist or track) when everything in it is valid;
+otherwise :func:`parse_playlists` takes the dicts orjson decoded, columnises them at C speed when it can,
+and else checks playlist by playlist, which alone words errors and skips bad playlists.
 """
 
 from __future__ import annotations
@@ -53,27 +53,30 @@ def normalize_title(name: str | None) -> str:
 
 @dataclass
 class ParsedPlaylists:
-    """One slice's playlists as columns; ``entry_track`` indexes the slice-local track table."""
+    """One slice's playlists as columns; ``entry_track`` indexes the slice-local track table.
+
+    The columnar path gives Arrow arrays (and numpy ``lengths``/``entry_track``: cheap to send between
+    processes, no Python object per value), the dict paths lists; :meth:`column` reads either as a list.
+    """
 
     source: str
-    pid: list[int] = field(default_factory=list)
-    name: list[str | None] = field(default_factory=list)
-    description: list[str | None] = field(default_factory=list)
-    collaborative: list[bool | None] = field(default_factory=list)
-    modified_at: list[int | None] = field(default_factory=list)
-    num_followers: list[int | None] = field(default_factory=list)
-    num_edits: list[int | None] = field(default_factory=list)
-    lengths: list[int] = field(default_factory=list)
-    entry_track: list[int] | np.ndarray = field(default_factory=list)  # int32 array from the fast path
-    # slice-local track table, one row per distinct track_uri, metadata from its first occurrence; the fast
-    # path gives Arrow arrays (cheap to send between processes), the careful path lists: see column()
-    track_uri: list[str] = field(default_factory=list)
-    track_name: list[str | None] = field(default_factory=list)
-    artist_uri: list[str | None] = field(default_factory=list)
-    artist_name: list[str | None] = field(default_factory=list)
-    album_uri: list[str | None] = field(default_factory=list)
-    album_name: list[str | None] = field(default_factory=list)
-    duration_ms: list[int | None] = field(default_factory=list)
+    pid: list[int] | pa.Array = field(default_factory=list)
+    name: list[str | None] | pa.Array = field(default_factory=list)
+    description: list[str | None] | pa.Array = field(default_factory=list)
+    collaborative: list[bool | None] | pa.Array = field(default_factory=list)
+    modified_at: list[int | None] | pa.Array = field(default_factory=list)
+    num_followers: list[int | None] | pa.Array = field(default_factory=list)
+    num_edits: list[int | None] | pa.Array = field(default_factory=list)
+    lengths: list[int] | np.ndarray = field(default_factory=list)
+    entry_track: list[int] | np.ndarray = field(default_factory=list)
+    # slice-local track table, one row per distinct track_uri, metadata from its first occurrence
+    track_uri: list[str] | pa.Array = field(default_factory=list)
+    track_name: list[str | None] | pa.Array = field(default_factory=list)
+    artist_uri: list[str | None] | pa.Array = field(default_factory=list)
+    artist_name: list[str | None] | pa.Array = field(default_factory=list)
+    album_uri: list[str | None] | pa.Array = field(default_factory=list)
+    album_name: list[str | None] | pa.Array = field(default_factory=list)
+    duration_ms: list[int | None] | pa.Array = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)
     warnings: dict[str, int] = field(default_factory=dict)
 
@@ -387,14 +390,13 @@ def _parse_fast(playlists: list, source: str, count_field: str) -> ParsedPlaylis
         return None
     if set(map(type, uris)) - {str} or "" in uris:
         return None
-    if not _fill_tracks(out, list(map(len, track_lists)), all_tracks, uris, _column, check_types=True):
+    if not _fill_tracks(out, list(map(len, track_lists)), all_tracks, uris):
         return None
     _count_mismatches(out, declared[count_field], count_field)
     return out
 
 
-def _fill_tracks(out: ParsedPlaylists, lengths: list[int], all_tracks: list, uris: list[str], column,
-                 check_types: bool) -> bool:
+def _fill_tracks(out: ParsedPlaylists, lengths: list[int], all_tracks: list[dict], uris: list[str]) -> bool:
     """Set the entries and the slice-local track table (metadata from each URI's first occurrence)."""
     # dictionary_encode numbers distinct URIs in order of first appearance, as the careful path does
     encoded = pa.array(uris, pa.string()).dictionary_encode()
@@ -403,12 +405,12 @@ def _fill_tracks(out: ParsedPlaylists, lengths: list[int], all_tracks: list, uri
     new_tracks = _pick(all_tracks, first.tolist())
     track_columns = {}
     for name in TRACK_STR_FIELDS:
-        values = column(new_tracks, name)
-        if check_types and not _types_within(values, _STR_OR_NONE):
+        values = _column(new_tracks, name)
+        if not _types_within(values, _STR_OR_NONE):
             return False
         track_columns[name] = values
-    durations = column(new_tracks, "duration_ms")
-    if check_types and not _int64_column(durations):
+    durations = _column(new_tracks, "duration_ms")
+    if not _int64_column(durations):
         return False
     out.lengths = lengths
     out.entry_track = entries
@@ -416,7 +418,7 @@ def _fill_tracks(out: ParsedPlaylists, lengths: list[int], all_tracks: list, uri
     for name, values in track_columns.items():
         setattr(out, name, pa.array(values, pa.string()))
     out.duration_ms = pa.array(durations, pa.int64())
-    misplaced = misplaced_positions(column(all_tracks, "pos"), lengths)
+    misplaced = misplaced_positions(_column(all_tracks, "pos"), lengths)
     if misplaced:
         out.warnings["pos_mismatch"] = misplaced
     return True
