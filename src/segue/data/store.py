@@ -20,7 +20,6 @@ import hashlib
 import os
 from collections.abc import Iterable, Sequence
 from functools import cached_property
-from itertools import compress, repeat
 from pathlib import Path
 
 import numpy as np
@@ -95,8 +94,8 @@ class _Vocabulary:
 
     An open-addressing table (linear probing, numpy) maps each URI's 64-bit hash to its id; every hit is
     confirmed by comparing the strings, and a URI whose hash another URI already holds is kept in a
-    small dict instead, so ids are exact whatever the hashes. A Python dict of all URIs cost ~4x the
-    time of this at the full MPD (one cache miss after another, one Python string per URI).
+    small dict instead, so ids are exact whatever the hashes. (A Python dict of all URIs took about
+    3x as long per slice in a profile of 12 slices: one Python string per URI, one cache miss after another.)
     """
 
     def __init__(self) -> None:
@@ -699,10 +698,10 @@ def string_hashes(values: pa.Array, block: int = 1 << 16) -> np.ndarray:
     for start in range(0, len(values), block):
         chunk = pa.concat_arrays([values.slice(start, block)])  # zero-offset copy of its buffers
         offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64, count=len(chunk) + 1)
-        offsets = offsets - offsets[0]
         data = chunk.buffers()[2]
-        raw = (np.frombuffer(data, dtype=np.uint8, count=int(offsets[-1])) if data is not None and offsets[-1]
+        raw = (np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]] if data is not None
                else np.zeros(0, np.uint8))
+        offsets = offsets - offsets[0]
         lengths = np.diff(offsets)
         words = (lengths + 7) // 8
         word_end = np.cumsum(words)
