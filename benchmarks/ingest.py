@@ -13,8 +13,9 @@ each) once, then runs each method in its own subprocess, so wall time and peak m
     to Parquet; (b') the same with vectorised ids (``pd.factorize``), a stronger baseline than the seed.
     Both run on the same slices as (a) unless ``--naive-slices`` says fewer (they hold every row in memory,
     ~80 MB per slice);
-(c) floor: read the bytes and ``orjson.loads`` them, nothing else, on one core; (c') the same with the
-    typed msgspec decoding segue's workers use (why segue depends on msgspec).
+(c) floor: read the bytes and ``orjson.loads`` them, nothing else, on one core; (c') the same with
+    msgspec's typed decoding (the cheapest way we know to Python objects); (c'') the same with Arrow's JSON
+    reader into columns, the decoding step of segue's workers.
 
 Peak memory is the largest sum of RSS over the method's process tree (main process plus its workers),
 sampled every 20 ms with psutil; ``max proc`` is the largest single process (getrusage). All methods run in
@@ -34,6 +35,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+import msgspec
 
 MPD = {"playlists": 1_000_000, "entries": 66_346_428, "tracks": 2_262_292, "slices": 1000}
 
@@ -92,15 +95,53 @@ def run_floor(files: list[Path], out: Path, workers: int) -> dict:
     return {"playlists": n_playlists}
 
 
+class _Track(msgspec.Struct, gc=False):
+    track_uri: str
+    track_name: str | None = None
+    artist_uri: str | None = None
+    artist_name: str | None = None
+    album_uri: str | None = None
+    album_name: str | None = None
+    duration_ms: int | None = None
+    pos: int | None = None
+
+
+class _Playlist(msgspec.Struct, gc=False):
+    pid: int
+    tracks: list[_Track]
+    name: str | None = None
+    description: str | None = None
+    collaborative: str | None = None
+    modified_at: int | None = None
+    num_followers: int | None = None
+    num_edits: int | None = None
+    num_tracks: int | None = None
+
+
+class _Document(msgspec.Struct, gc=False):
+    playlists: list[_Playlist]
+
+
 def run_typed_decode(files: list[Path], out: Path, workers: int) -> dict:
-    """The decoding step of segue's workers alone: bytes into msgspec's typed structs, on one core."""
-    from segue.data.mpd import _DOCUMENT_DECODER
+    """Bytes into msgspec's typed structs (every field segue reads), on one core: the cheapest way we know to
+    get Python objects out of the JSON, and segue's decode step before it read slices with Arrow."""
+    decoder = msgspec.json.Decoder(_Document)
+    n_playlists = 0
+    for path in files:
+        doc = decoder.decode(path.read_bytes())
+        n_playlists += len(doc.playlists)
+        del doc
+    return {"playlists": n_playlists}
+
+
+def run_columnar_decode(files: list[Path], out: Path, workers: int) -> dict:
+    """The decoding step of segue's workers alone: bytes into Arrow columns (Arrow's JSON reader), one core."""
+    from segue.data.mpd import _read_document
 
     n_playlists = 0
     for path in files:
-        doc = _DOCUMENT_DECODER.decode(path.read_bytes())
-        n_playlists += len(doc.playlists)
-        del doc
+        table = _read_document(path.read_bytes())
+        n_playlists += len(table.column("playlists")[0])
     return {"playlists": n_playlists}
 
 
@@ -158,8 +199,8 @@ def run_naive_factorize(files: list[Path], out: Path, workers: int) -> dict:
     return _write_naive(df, out)
 
 
-METHODS = {"floor": run_floor, "typed": run_typed_decode, "segue": run_segue, "baseline": run_segue, "naive": run_naive,
-           "naive_factorize": run_naive_factorize}
+METHODS = {"floor": run_floor, "typed": run_typed_decode, "columnar": run_columnar_decode, "segue": run_segue,
+           "baseline": run_segue, "naive": run_naive, "naive_factorize": run_naive_factorize}
 
 
 def child_main(method: str, files_json: str, out: str, workers: int) -> None:
@@ -260,6 +301,7 @@ def main() -> None:
             path.read_bytes()
         runs = [("(c) floor: orjson.loads, 1 core", "floor", files),
                 ("(c') typed decode (msgspec), 1 core", "typed", files),
+                ("(c'') columnar decode (Arrow), 1 core", "columnar", files),
                 (f"(a) segue ingest, {args.workers} workers", "segue", files),
                 (f"(a) segue ingest, {args.workers} workers", "segue", files[: args.small])]
         if args.baseline_src:
@@ -302,10 +344,11 @@ def report(results: dict, args) -> None:
               f"playlists/s (target >= 5x), {cpu:.1f}x less CPU per playlist; peak memory "
               f"{seg['peak_tree_rss_mb']:.0f} MB at {big} slices vs {naive['peak_tree_rss_mb']:.0f} MB at "
               f"{naive['slices']} slices (naive grows ~linearly with slices)")
-    typed = results.get(("typed", big))
-    if typed:
-        print(f"typed decode (c') / orjson.loads (c): {typed[1]['seconds'] / floor['seconds']:.2f} of the time, "
-              f"{1000 * typed[1]['seconds'] / big:.0f} vs {1000 * floor['seconds'] / big:.0f} ms per slice")
+    for method, label in (("typed", "typed decode (c')"), ("columnar", "columnar decode (c'')")):
+        if (method, big) in results:
+            decode = results[(method, big)][1]
+            print(f"{label} / orjson.loads (c): {decode['seconds'] / floor['seconds']:.2f} of the time, "
+                  f"{1000 * decode['seconds'] / big:.0f} vs {1000 * floor['seconds'] / big:.0f} ms per slice")
     baseline = results.get(("baseline", big))
     if baseline:
         print(f"this version / baseline src ({args.baseline_src}): {seg['seconds'] / baseline[1]['seconds']:.2f} "

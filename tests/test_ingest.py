@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 import segue.data.mpd as mpd
@@ -112,7 +113,7 @@ def _columns(parsed) -> dict:
 
 
 @pytest.mark.parametrize("challenge", [False, True])
-def test_typed_document_path_agrees_with_the_dict_paths(synth_playlists, monkeypatch, challenge):
+def test_columnar_document_path_agrees_with_the_dict_paths(synth_playlists, monkeypatch, challenge):
     playlists = copy.deepcopy(synth_playlists + edge_playlists())
     playlists[5]["num_tracks"] += 1
     if challenge:
@@ -123,14 +124,14 @@ def test_typed_document_path_agrees_with_the_dict_paths(synth_playlists, monkeyp
     else:
         doc = slice_doc(playlists)
     data = json.dumps(doc, indent=4).encode()
-    kind, typed = mpd.parse_document_fast(data, "x.json")
+    kind, columnar = mpd.parse_document_fast(data, "x.json")
     assert kind == ("challenge" if challenge else "slice")
     count_field = "num_samples" if challenge else "num_tracks"
-    assert typed.warnings == {f"{count_field}_mismatch": (len(playlists) + 1) // 2 if challenge else 1}
+    assert columnar.warnings == {f"{count_field}_mismatch": (len(playlists) + 1) // 2 if challenge else 1}
     from_dicts = mpd.parse_playlists(json.loads(data)["playlists"], "x.json", challenge=challenge)
     monkeypatch.setattr(mpd, "_parse_fast", lambda *args: None)
     careful = mpd.parse_playlists(json.loads(data)["playlists"], "x.json", challenge=challenge)
-    assert _columns(typed) == _columns(from_dicts) == _columns(careful)
+    assert _columns(columnar) == _columns(from_dicts) == _columns(careful)
 
 
 ODD_DOCUMENTS = {
@@ -145,16 +146,72 @@ ODD_DOCUMENTS = {
     "collaborative 'yes'": lambda p: p[0].update(collaborative="yes"),
     "tracks missing": lambda p: p[0].pop("tracks"),
     "playlist not an object": lambda p: p.__setitem__(0, [1, 2]),
+    "playlist null": lambda p: p.__setitem__(0, None),
+    "track null": lambda p: p[0]["tracks"].__setitem__(0, None),
+    "pid missing": lambda p: p[0].pop("pid"),
+    "pos as text": lambda p: p[0]["tracks"][0].update(pos="0"),
+    "pos as a bool": lambda p: [t.update(pos=True) for t in p[0]["tracks"]],
+    "a float in an unknown field": lambda p: p[0].update(score=0.5),
+}
+# what Arrow's JSON reader would read differently from a strict JSON decoder, or could not tell apart
+ODD_BYTES = {
+    "NaN in an unknown field": lambda data: data.replace(b'"version": "v1"', b'"version": NaN', 1),
+    "-Infinity in an unknown field": lambda data: data.replace(b'"version": "v1"', b'"version": -Infinity', 1),
+    "invalid UTF-8 in an unknown field": lambda data: data.replace(b'"v1"', b'"v\xff1"', 1),
+    "a second document after the first": lambda data: data + b"\n{}",
+    "a duplicate key": lambda data: data.replace(b'"pid": ', b'"pid": 0, "pid": ', 1),
+    "unfinished": lambda data: data[: len(data) // 2],
+    "num_holdouts null, no info": lambda data: data.replace(b'"info"', b'"other"', 1).replace(
+        b'"pid": ', b'"num_holdouts": null, "pid": ', 1),
 }
 
 
 @pytest.mark.parametrize("case", sorted(ODD_DOCUMENTS))
-def test_typed_document_path_declines_anything_odd(case, synth_playlists):
+def test_columnar_document_path_declines_anything_odd(case, synth_playlists):
     playlists = copy.deepcopy(synth_playlists[:5])
     ODD_DOCUMENTS[case](playlists)
     assert mpd.parse_document_fast(json.dumps(slice_doc(playlists)).encode(), "x.json") is None
     assert mpd.parse_document_fast(json.dumps(synth_playlists[:5]).encode(), "x.json") is None  # a bare array
     assert mpd.parse_document_fast(b'{"playlists": [', "x.json") is None
+
+
+@pytest.mark.parametrize("case", sorted(ODD_BYTES))
+def test_columnar_document_path_declines_what_strict_json_reads_otherwise(case, synth_playlists):
+    data = json.dumps(slice_doc(synth_playlists[:5])).encode()
+    assert mpd.parse_document_fast(data, "x.json") is not None
+    odd = ODD_BYTES[case](data)
+    assert odd != data
+    assert mpd.parse_document_fast(odd, "x.json") is None
+
+
+def test_columnar_document_path_reads_json_booleans_and_raw_utf8_like_the_dict_paths(synth_playlists):
+    playlists = copy.deepcopy(synth_playlists[:20]) + edge_playlists()
+    for playlist in playlists:
+        playlist["collaborative"] = playlist["pid"] % 2 == 0  # JSON booleans, as other tools write them
+        playlist.pop("num_tracks", None)
+    data = json.dumps(slice_doc(playlists), ensure_ascii=False).encode()  # raw UTF-8, not \u escapes
+    assert not data.isascii()
+    kind, columnar = mpd.parse_document_fast(data, "x.json")
+    assert kind == "slice"
+    assert _columns(columnar) == _columns(mpd.parse_playlists(json.loads(data)["playlists"], "x.json"))
+
+
+def test_columnar_and_dict_paths_write_identical_stores(dataset, tmp_path, monkeypatch):
+    folder, _ = dataset
+    shuffled = copy.deepcopy(edge_playlists(first_pid=5000))
+    shuffled[1]["tracks"][0]["pos"] = 7
+    shuffled[1]["num_tracks"] = 9
+    write_slice(folder, shuffled, 5000)
+    assert all(mpd.parse_document_fast(path.read_bytes(), path.name) for path in folder.iterdir())
+    columnar = ingest([folder], tmp_path / "columnar", workers=0)
+    monkeypatch.setattr("segue.data.ingest.parse_document_fast", lambda data, name: None)
+    from_dicts = ingest([folder], tmp_path / "dicts", workers=0)
+    assert columnar.manifest["warnings"] == from_dicts.manifest["warnings"] == {"pos_mismatch": 1,
+                                                                                "num_tracks_mismatch": 1}
+    assert columnar.manifest["counts"] == from_dicts.manifest["counts"]
+    assert columnar.fingerprint == from_dicts.fingerprint
+    for name in ("tracks.parquet", "playlists.parquet"):
+        assert pq.read_table(columnar.path / name).equals(pq.read_table(from_dicts.path / name)), name
 
 
 def test_slices_are_ordered_by_start_index_not_lexically(synth_playlists, tmp_path):

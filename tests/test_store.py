@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 import segue.data.store as store_module
@@ -126,3 +127,26 @@ def test_string_hashes_differ_for_near_strings():
     hashes = store_module.string_hashes(pa.array(values), block=3)  # several blocks
     assert len(set(hashes.tolist())) == len(values)
     assert np.array_equal(hashes, store_module.string_hashes(pa.array(values)))
+
+
+def _vocabulary_ids(slices: list[list[str]]) -> list[list[int]]:
+    vocabulary = store_module._Vocabulary()
+    return [vocabulary.ids(pa.array(uris, pa.string())).tolist() for uris in slices]
+
+
+def _dict_ids(slices: list[list[str]]) -> list[list[int]]:
+    index: dict[str, int] = {}
+    return [[index.setdefault(uri, len(index)) for uri in uris] for uris in slices]
+
+
+@pytest.mark.parametrize("weak_hash", [None, "zero", "length"])
+def test_ingest_vocabulary_numbers_uris_in_first_appearance_order_whatever_the_hashes(weak_hash, monkeypatch):
+    rng = np.random.default_rng(1)
+    pool = [f"spotify:track:{i:022d}" for i in range(3000)] + ["", "é🎶", "x" * 100, "spotify:track:1"]
+    # slices of distinct URIs, overlapping, enough of them that the table grows several times
+    slices = [list(dict.fromkeys(rng.choice(pool, size=rng.integers(1, 400)).tolist())) for _ in range(40)]
+    if weak_hash:  # every URI collides with others: ids must still be exact
+        hashes = {"zero": lambda values: np.zeros(len(values), dtype=np.uint64),
+                  "length": lambda values: pc.binary_length(values).to_numpy().astype(np.uint64) % 7}
+        monkeypatch.setattr(store_module, "string_hashes", hashes[weak_hash])
+    assert _vocabulary_ids(slices) == _dict_ids(slices)

@@ -1,9 +1,10 @@
 """Ingest MPD-format JSON (slices, folders of slices, the official zip, challenge sets) into a store.
 
 Files are parsed and validated in a pool of worker processes, each returning one slice as compact
-columns (:class:`~segue.data.mpd.ParsedPlaylists`); the main process merges them in input order with
-:class:`~segue.data.store.StoreBuilder`, which numbers tracks, artists and albums densely and streams
-playlists to Parquet. At most a few slices are in flight at once, so memory grows with the vocabulary,
+columns (:class:`~segue.data.mpd.ParsedPlaylists`: Arrow arrays, the tracks numbered within the slice);
+the main process merges them in input order with :class:`~segue.data.store.StoreBuilder`, which maps
+the slice's distinct URIs to global ids (a vectorised hash table), streams playlists to Parquet, and
+numbers artists and albums at the end. At most a few slices are in flight at once, so memory grows with the vocabulary,
 not with the number of files. The store is built in a temporary directory beside the target and
 renamed at the end: on any error an existing store is left as it was.
 """
@@ -167,8 +168,8 @@ def _playlists_of(doc, name: str) -> tuple[str, object]:
 def parse_source(source: SourceFile, skip_invalid: bool = False) -> _Result:
     """Read, hash, decode and validate one source; errors come back as text (workers never raise).
 
-    A file whose playlists are all valid takes the typed msgspec path; anything else is decoded again
-    with orjson and checked playlist by playlist, which words the error or skips the bad playlist.
+    A file whose playlists are all valid is read straight into Arrow columns; anything else is decoded
+    again with orjson and checked playlist by playlist, which words the error or skips the bad playlist.
     """
     info: dict = {"path": str(source.path.absolute())}
     if source.member:
@@ -224,6 +225,23 @@ def _quiet_worker() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def _prefetch(source: SourceFile) -> None:
+    """Ask the kernel to start reading a queued file now, so a worker finds it in memory rather than
+    waiting on the disk (the full MPD is 31 GB: more than the page cache of most machines)."""
+    if source.member is not None or not hasattr(os, "posix_fadvise"):
+        return
+    try:
+        fd = os.open(source.path, os.O_RDONLY)
+    except OSError:  # the worker reports it
+        return
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 class _ParsedStream:
     """Parse results in input order, with at most ``2 * workers`` slices in flight at any time.
 
@@ -252,6 +270,7 @@ class _ParsedStream:
         task = next(self._tasks, None)
         if task is None:
             return False
+        _prefetch(task[0])
         self._pending.append(self._executor.submit(_parse_task, task))
         return True
 
