@@ -16,7 +16,8 @@
    resident memory at the start, end and peak. 32 clients also run against ``--max-batch 1`` (no batching),
    the baseline for the batcher.
 4. Extrapolation to 2,262,292 tracks (and, with ``--large-model DIR``, a model trained on a larger store, e.g.
-   the 1M-playlist run's als, measured in-process at its own catalogue's size): the per-request work that grows with the catalogue (the dense score
+   the 1M-playlist run's als, measured in-process at its own catalogue's size against the same playlists with
+   every song scored; ``--large-only`` runs just that): the per-request work that grows with the catalogue (the dense score
    row, row scaling, the top-500 selection, and for als the factor product, on a 2.26M x factors float32
    array) timed in-process at both sizes; for a model with sparse candidates (cooccur) the share of
    playlists they answer and their cost, which does not grow with the catalogue. The rest of a request
@@ -335,6 +336,33 @@ def candidate_path(model, store: Store, rng, count: int = 200, k: int = 500) -> 
     return 1 - sum(dense_rows) / count, float(np.median(times)), float(np.percentile(times, 99))
 
 
+def large_model(model_dir: Path, rng, count: int = 200, k: int = 500) -> str:
+    """A model trained on a larger store, in-process, one playlist (cut as in the requests) at a time: the share
+    the sparse or pruned path answers and its CPU ms per playlist, against the same playlists with pruning off
+    (every song scored: the baseline), after one warm-up call that builds what the paths keep."""
+    model, store = open_model_and_store(model_dir)
+    rows = rng.choice(store.n_playlists, count, replace=False)
+    playlists = [(store.playlist_tracks(int(r))[: int(rng.choice([1, 5, 10, 25, 100]))], store.names[r])
+                 for r in rows]
+    model.recommend([playlists[0][0]], k=k, titles=[playlists[0][1]])  # warm-up: song order, search tables
+    dense_rows = []
+    original = type(model)._score_with_fallback
+    type(model)._score_with_fallback = lambda self, indptr, *rest: (dense_rows.append(len(indptr) - 1)
+                                                                    or original(self, indptr, *rest))
+    try:
+        fast = model_cpu_ms(model.recommend, playlists, k)
+    finally:
+        type(model)._score_with_fallback = original
+    line = (f"\n{model.name} at {store.n_tracks:,} tracks ({model_dir}), in-process, one playlist at a time, "
+            f"{count} playlists: {1 - sum(dense_rows) / count:.0%} answered without a dense row; "
+            f"{percentiles(list(fast))} CPU per playlist")
+    if hasattr(model, "_norm_order"):
+        model._norm = (None,)  # pruning off: every song scored
+        dense = model_cpu_ms(model.recommend, playlists, k)
+        line += f"; with every song scored {percentiles(list(dense))} ({np.median(fast) / np.median(dense):.2f}x)"
+    return line
+
+
 def model_cpu_ms(recommend, playlists: list, k: int = 500) -> np.ndarray:
     """CPU ms per playlist of ``recommend``, one playlist at a time (in-process, no HTTP)."""
     times = []
@@ -403,6 +431,7 @@ def main() -> None:
     parser.add_argument("--large-model", type=Path, nargs="*", default=[],
                         help="trained model directories on larger stores (e.g. the 1M run of full_scale.py): "
                              "their model CPU per playlist, measured at their catalogue's size")
+    parser.add_argument("--large-only", action="store_true", help="only the --large-model figures")
     parser.add_argument("--ann-only", action="store_true",
                         help="only the in-process als figures: model CPU per playlist, the approximate index")
     args = parser.parse_args()
@@ -420,6 +449,9 @@ def main() -> None:
         for n in (store.n_tracks, args.full_tracks):
             lines += ann_benchmark(model, store, n, args.dir, rng)
         print("\n=== als in-process ===\n" + "\n".join(lines))
+        return
+    if args.large_only:
+        print("\n".join(large_model(model_dir, rng) for model_dir in args.large_model))
         return
     report = search_benchmark(store, args.dir, args.full_tracks, rng)
     queries = typed_queries(store, 60, rng)
@@ -484,15 +516,8 @@ def main() -> None:
                           f" ms of server CPU on average (now {cpu:.1f})")
         print("\n".join(report[-2:]), flush=True)
     for model_dir in args.large_model:
-        model, large_store = open_model_and_store(model_dir)
-        found = candidate_path(model, large_store, rng)
-        share, model_ms, model_p99 = found if found is not None else (0.0, float("nan"), float("nan"))
-        dense_ms = dense_row_ms(large_store.n_tracks, getattr(model, "item_factors", None), rng)
-        report.append(f"\n{model.name} at {large_store.n_tracks:,} tracks ({model_dir}), in-process, one playlist "
-                      f"at a time: {share:.0%} answered without the dense row; model p50 {model_ms:.2f}, p99 "
-                      f"{model_p99:.2f} ms CPU per playlist (the dense row alone: {dense_ms:.2f} ms)")
+        report.append(large_model(model_dir, rng))
         print(report[-1], flush=True)
-        del model
     print(f"\n=== serve benchmark ({store.n_tracks:,} tracks, {os.cpu_count()} cores shared with the client; load "
           f"average now {os.getloadavg()[0]:.1f}) ===")
     print("\n".join(report))

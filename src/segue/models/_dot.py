@@ -78,12 +78,15 @@ class NormOrder:
         else:
             head_bias = np.ascontiguousarray(bias[order[:limit]], dtype=np.float32)
             bias_past = suffix_max(bias[order].astype(np.float64), ends)
-        return cls(vectors, bias, norms, order, tuple(levels), head, head_bias, norms[order[ends]], bias_past)
+        built = cls(vectors, bias, norms, order, tuple(levels), head, head_bias, norms[order[ends]], bias_past)
+        built.head_ids  # noqa: B018 (computed now, not in the first request that reaches a level)
+        return built
 
     @functools.cached_property
     def head_ids(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Per level: the head's song ids ascending, the permutation of the head that gives them, and each
-        song's position among them (n,) int32 (-1 past the head): a lookup instead of a search."""
+        song's position among them (n,) int32 (-1 past the head): a lookup instead of a search. Built with the
+        order (:meth:`build`), so that no request pays for it."""
         levels = []
         for m in self.levels:
             perm = np.argsort(self.order[:m], kind="stable")
