@@ -47,7 +47,7 @@ def main() -> None:
     build_seconds = time.perf_counter() - started
     if norm_order is None:
         raise SystemExit(f"{args.model}: no pruned path for this model or catalogue ({store.n_tracks:,} songs)")
-    answered = []  # (rows answered at each level) per call
+    answered = []  # playlists the pruned path answered, per call
     pruned_top_k = dot.pruned_top_k
 
     def counting(norm_order, queries, *rest, **options):
@@ -65,8 +65,7 @@ def main() -> None:
     share = sum(answered) / len(rows)
 
     within = []  # playlists answered when the head stops at each level in turn
-    for m in norm_order.levels:
-        level = norm_order.levels.index(m) + 1
+    for level in range(1, len(norm_order.levels) + 1):
         model._norm = (dataclasses.replace(norm_order, levels=norm_order.levels[:level],
                                            norm_past=norm_order.norm_past[:level],
                                            bias_past=norm_order.bias_past[:level]),)
