@@ -42,15 +42,17 @@ import time
 import unicodedata
 from pathlib import Path
 
-import httpx
-import numpy as np
-import psutil
-import pyarrow as pa
-import pyarrow.compute as pc
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads OpenBLAS: one thread, as segue serve
 
-from segue.data.store import Store
-from segue.models.base import load_model, open_model_and_store, top_k
-from segue.serve.search import SearchIndex, build_index, popularity_order, write_index
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+import psutil  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.compute as pc  # noqa: E402
+
+from segue.data.store import Store  # noqa: E402
+from segue.models.base import load_model, open_model_and_store, top_k  # noqa: E402
+from segue.serve.search import SearchIndex, build_index, popularity_order, write_index  # noqa: E402
 
 FULL_MPD_TRACKS = 2_262_292
 SEGUE = [sys.executable, "-m", "segue"]
@@ -435,7 +437,6 @@ def main() -> None:
     parser.add_argument("--ann-only", action="store_true",
                         help="only the in-process als figures: model CPU per playlist, the approximate index")
     args = parser.parse_args()
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     args.dir.mkdir(parents=True, exist_ok=True)
     store = Store.open(prepare(args.dir, args.playlists, args.tracks_approx, args.profile, args.models))
     if store.n_tracks < 200_000:

@@ -17,11 +17,13 @@ import dataclasses
 import logging
 import os
 import queue
+import sys
 import threading
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+from threadpoolctl import threadpool_limits
 
 from segue import __version__
 from segue.data.store import Store
@@ -66,6 +68,14 @@ class RecommendBatcher:
         return future
 
     def _run(self) -> None:
+        # one BLAS (and torch) thread: a request's products are small (the pruned path scores a few percent of
+        # the songs), where a second thread only spins, and concurrent requests are batched instead
+        with threadpool_limits(1, "blas"):
+            if "torch" in sys.modules:
+                sys.modules["torch"].set_num_threads(1)
+            self._loop()
+
+    def _loop(self) -> None:
         while True:
             batch = [self._queue.get()]
             while len(batch) < self.max_batch and batch[-1] is not None:
