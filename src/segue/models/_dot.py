@@ -29,8 +29,8 @@ from segue.models.base import top_k
 
 # Songs scored at the first level: this share of the catalogue (at least MIN_FIRST_LEVEL); each further
 # level doubles it, up to HEAD_SHARE. The generated 1M-playlist MPD (2.07M songs) answers k=500 within its
-# first level (1/32: 65k songs); a 100k-playlist store (280k songs, flatter lengths) needs 15-35 % of its
-# songs, so the last level reaches a quarter (benchmarks/pruned_top_k.py prints how far answers reach).
+# first level (1/32: 65k songs); smaller catalogues have flatter lengths and need a larger share, so the last
+# level reaches a quarter (benchmarks/pruned_top_k.py prints how far answers reach).
 FIRST_SHARE = 1 / 32
 MIN_FIRST_LEVEL = 1 << 12
 HEAD_SHARE = 1 / 4
