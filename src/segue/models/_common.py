@@ -156,7 +156,8 @@ class ScaledBlend:
     """What the title model adds to score rows (``blend_titles``), term by term, for exact top-k without the
     dense rows: for blend row ``r`` and track ``j``, ``factor_r * dense_rj / best_r``, where ``dense_rj`` is
     ``part_rj + coef_r * weight_j`` (``values`` at the part's entries; -inf where ``never``). Every value is
-    computed in float32 in the order the title model's ``add_scaled_scores`` uses, so both agree bit for bit."""
+    computed in float32 in one order, for the dense rows (:meth:`add_to`, the title model's ``add_scaled_scores``)
+    and term by term alike, so both agree bit for bit."""
 
     part: sp.csr_matrix  # (r, n_tracks) the sparse part (distinct columns in a row, in any order)
     values: np.ndarray  # (nnz,) float32 dense scores at the part's entries
@@ -166,14 +167,34 @@ class ScaledBlend:
     weight: np.ndarray  # (n_tracks,) float32 background weight (popularity share), >= 0
     never: np.ndarray  # (n_tracks,) bool: -inf
 
+    def add_to(self, scores: np.ndarray, rows: np.ndarray) -> None:
+        """Add the blend to ``scores[rows[i]]`` (every track) for each blend row i, in place: the background in
+        one pass over the rows, then the support set from the values it held before. ``rows`` ascending."""
+        t_rows = seed_rows(self.part.indptr)
+        on_support = self.support_added(t_rows, np.arange(self.part.nnz), scores[rows[t_rows], self.part.indices])
+        background = self._background(slice(None), slice(None))
+        if len(rows) and rows[-1] - rows[0] == len(rows) - 1:  # consecutive rows (one request): a view, no copy
+            scores[rows[0] : rows[-1] + 1] += background
+        else:
+            scores[rows] += background
+        scores[rows[t_rows], self.part.indices] = on_support
+        never = np.flatnonzero(self.never)
+        if len(never):
+            scores[rows[:, None], never[None, :]] = -np.inf
+
     def background_added(self, rows: np.ndarray, cols: np.ndarray, base: np.ndarray) -> np.ndarray:
         """``base`` (len(rows), len(cols)) plus the background of blend rows ``rows`` at tracks ``cols``, as it
         is added off the support (-inf at ``never`` tracks)."""
+        background = self._background(rows, cols)
+        background += base
+        background[:, self.never[cols]] = -np.inf
+        return background
+
+    def _background(self, rows, cols) -> np.ndarray:
+        """``factor * coef * weight / best`` at blend rows ``rows`` x tracks ``cols`` (indices or slices)."""
         background = self.coef[rows, None] * self.weight[None, cols]
         background /= self.best[rows, None]
         background *= self.factor[rows, None]
-        background += base
-        background[:, self.never[cols]] = -np.inf
         return background
 
     def support_added(self, rows: np.ndarray, entries: np.ndarray, base: np.ndarray) -> np.ndarray:

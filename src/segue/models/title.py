@@ -158,7 +158,6 @@ class TitleModel(Recommender):
         self._vectors_t = self.title_vectors.T.tocsr()
         self._pop = self.popularity.copy()
         self._unseen = self.popularity <= 0
-        self._unseen_ids = np.flatnonzero(self._unseen)
         self._order = None  # background_order(), built on first use
 
     # ---- inference ---------------------------------------------------------------------------
@@ -220,7 +219,7 @@ class TitleModel(Recommender):
     def scaled_blend(self, titles: list[str], factor: np.ndarray) -> ScaledBlend | None:
         """What :meth:`add_scaled_scores` adds for ``titles`` with ``factor``, term by term (for an exact top-k
         that never builds the dense rows); None when a popularity coefficient is negative."""
-        parts = self._sparse_parts(titles, canonical=False)  # lookups go the other way: no sorted columns needed
+        parts = self._sparse_parts(titles, canonical=False)  # no lookups into it: the order of the columns is moot
         if parts is None:
             return None
         part, coef, values, best = parts
@@ -269,24 +268,12 @@ class TitleModel(Recommender):
         as adding ``factor[:, None] * scale_rows(self._score(...))`` would, without building the dense title
         rows: the popularity background is added in one pass over the rows, then the entries of the sparse part
         are set from the values they held before it. ``rows`` ascending and distinct."""
-        parts = self._sparse_parts(titles, canonical=False)  # no lookups: the order of the columns is moot
-        if parts is None:
+        blend = self.scaled_blend(titles, factor)
+        if blend is None:
             empty = np.zeros(len(rows) + 1, np.int64), np.zeros(0, np.int32)
             scores[rows] += factor[:, None] * scale_rows(self._score(*empty, titles))
             return
-        part, coef, title, best = parts
-        t_rows, cols = seed_rows(part.indptr), part.indices
-        on_support = scores[rows[t_rows], cols] + factor[t_rows] * (title / best[t_rows])
-        background = coef[:, None] * self._pop[None, :]  # as _score's dense row off the support, then scaled
-        background /= best[:, None]
-        background *= factor[:, None]
-        if len(rows) and rows[-1] - rows[0] == len(rows) - 1:  # consecutive rows (one request): a view, no copy
-            scores[rows[0] : rows[-1] + 1] += background
-        else:
-            scores[rows] += background
-        scores[rows[t_rows], cols] = on_support
-        if len(self._unseen_ids):
-            scores[rows[:, None], self._unseen_ids[None, :]] = -np.inf
+        blend.add_to(scores, rows)
 
     def _candidates(self, indptr: np.ndarray, indices: np.ndarray, titles) -> Candidates | None:
         sparse = self.sparse_scores(titles if titles is not None else [None] * (len(indptr) - 1))
