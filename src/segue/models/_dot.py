@@ -20,12 +20,11 @@ the support is at most its value at the most popular song past the head.
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import numpy as np
 
-from segue.models._common import ScaledBlend
-from segue.models.base import top_k
+from segue.models._common import ScaledBlend, seed_rows
+from segue.models.base import take_rows, top_k
 
 # Songs scored at the first level: this share of the catalogue (at least MIN_FIRST_LEVEL); each further
 # level doubles it, up to HEAD_SHARE. The generated 1M-playlist MPD (2.07M songs) answers k=500 within its
@@ -53,6 +52,9 @@ class NormOrder:
     head_bias: np.ndarray | None  # (levels[-1],) their biases
     norm_past: np.ndarray  # (len(levels),) float64: the longest vector past each level
     bias_past: np.ndarray  # (len(levels),) float64: the largest bias past each level (0 without biases)
+    # per level: the head's song ids ascending, the permutation of the head that gives them, and each song's
+    # position among them ((n,) int32, -1 past the head: a lookup instead of a search)
+    head_ids: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
 
     @classmethod
     def build(cls, vectors: np.ndarray, bias: np.ndarray | None = None, first: int | None = None,
@@ -78,27 +80,20 @@ class NormOrder:
         else:
             head_bias = np.ascontiguousarray(bias[order[:limit]], dtype=np.float32)
             bias_past = suffix_max(bias[order].astype(np.float64), ends)
-        built = cls(vectors, bias, norms, order, tuple(levels), head, head_bias, norms[order[ends]], bias_past)
-        built.head_ids  # noqa: B018 (computed now, not in the first request that reaches a level)
-        return built
-
-    @functools.cached_property
-    def head_ids(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Per level: the head's song ids ascending, the permutation of the head that gives them, and each
-        song's position among them (n,) int32 (-1 past the head): a lookup instead of a search. Built with the
-        order (:meth:`build`), so that no request pays for it."""
-        levels = []
-        for m in self.levels:
-            perm = np.argsort(self.order[:m], kind="stable")
-            ids = self.order[:m][perm]
-            position = np.full(len(self.order), -1, dtype=np.int32)
-            position[ids] = np.arange(m, dtype=np.int32)
-            levels.append((ids, perm, position))
-        return levels
+        return cls(vectors, bias, norms, order, tuple(levels), head, head_bias, norms[order[ends]], bias_past,
+                   [_by_id(order, m) for m in levels])
 
     def past(self, values: np.ndarray) -> np.ndarray:
         """(len(levels),) the largest of ``values`` (n,) over the songs past each level."""
         return suffix_max(np.asarray(values, dtype=np.float64)[self.order], np.array(self.levels))
+
+
+def _by_id(order: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    perm = np.argsort(order[:m], kind="stable")
+    ids = order[:m][perm]
+    position = np.full(len(order), -1, dtype=np.int32)
+    position[ids] = np.arange(m, dtype=np.int32)
+    return ids, perm, position
 
 
 def suffix_max(values: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -151,12 +146,13 @@ def pruned_top_k(norm_order: NormOrder, queries: np.ndarray, k: int, seed_ptr: n
         head_ids, perm, position = norm_order.head_ids[level]
         # per row and level: the most a song past that level's head can score (raw, and as ranked)
         raw_bound = q_norm[pending, None] * norm_order.norm_past + norm_order.bias_past
-        top = raw.max(axis=1)
-        divisor = np.where(top > 0, top, 1).astype(np.float32) if scale else np.ones(len(pending), np.float32)
-        bound = raw_bound / divisor[:, None]
+        divisor = np.ones(len(pending), np.float32)
         block = raw[:, perm]  # id order: top_k's ties by position are ties by id
         if scale:
+            top = raw.max(axis=1)
+            divisor = np.where(top > 0, top, 1).astype(np.float32)
             block /= divisor[:, None]
+        bound = raw_bound / divisor[:, None]
         if never is not None:
             block[:, never[head_ids]] = -np.inf
         seeds = seed_keys(seed_ptr, seed_idx, pending) if exclude_seeds else None
@@ -233,10 +229,8 @@ def _add_blend(blend: RowBlend, slots: np.ndarray, block: np.ndarray, head_ids: 
     if len(rows) == 0:
         return None
     b_rows = slots[rows]
-    ptr = sb.part.indptr
-    counts = (ptr[b_rows + 1] - ptr[b_rows]).astype(np.int64)
-    entries = np.repeat(ptr[b_rows] - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
-    entry_row = np.repeat(rows, counts)  # block row of each support entry
+    entry_ptr, entries, _ = take_rows(sb.part.indptr, np.arange(sb.part.nnz), None, b_rows)
+    entry_row = rows[seed_rows(entry_ptr)]  # block row of each support entry
     cols = sb.part.indices[entries]
     pos = position[cols]
     inside = pos >= 0
@@ -287,6 +281,5 @@ def _widen(blend: RowBlend, slots: np.ndarray, outside: _Outside, row_ids: np.nd
 
 def seed_keys(seed_ptr: np.ndarray, seed_idx: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Sorted ``i << 32 | seed`` keys of the seeds of ``rows[i]``, for every i."""
-    lengths = np.diff(seed_ptr)[rows].astype(np.int64)
-    first = np.repeat(seed_ptr[rows] - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
-    return np.sort(np.repeat(np.arange(len(rows), dtype=np.int64), lengths) << 32 | seed_idx[first])
+    sub_ptr, sub_idx, _ = take_rows(seed_ptr, seed_idx, None, rows)
+    return np.sort(seed_rows(sub_ptr).astype(np.int64) << 32 | sub_idx)
