@@ -313,29 +313,35 @@ def extrapolate(model_name: str, model, n_tracks: int, full_tracks: int, rng) ->
     return here, full
 
 
-def candidate_path(model, store: Store, rng, count: int = 200, k: int = 500) -> tuple[float, float, float] | None:
-    """For a model with a sparse candidate path (cooccur: the seeds' neighbours, the title's tracks and the
-    k + seeds most popular tracks, whose number does not grow with the catalogue) or a pruned one (als: the
-    songs with the longest factors, a share of the catalogue): the share of playlists (cut as in the
-    requests) it answers, and the model's median and p99 CPU ms per playlist; None for dense-only models."""
+def request_playlists(store: Store, rng, count: int) -> list:
+    """``count`` (seeds, title) of training playlists cut to 1, 5, 10, 25 or 100 seeds, as the requests are."""
     rows = rng.choice(store.n_playlists, count, replace=False)
-    playlists = [(store.playlist_tracks(int(r))[: int(rng.choice([1, 5, 10, 25, 100]))], store.names[r])
-                 for r in rows]
+    return [(store.playlist_tracks(int(r))[: int(rng.choice([1, 5, 10, 25, 100]))], store.names[r]) for r in rows]
+
+
+def timed_counting_dense(model, playlists: list, k: int) -> tuple[np.ndarray, float]:
+    """CPU ms per playlist of ``model.recommend``, one at a time, and the share of playlists that needed a dense
+    score row (counted through ``_score_with_fallback``, where every dense row is made)."""
     dense_rows = []
     original = type(model)._score_with_fallback
     type(model)._score_with_fallback = lambda self, indptr, *rest: (dense_rows.append(len(indptr) - 1)
                                                                     or original(self, indptr, *rest))
     try:
-        times = []
-        for seeds, title in playlists:
-            started = time.process_time()
-            model.recommend([seeds], k=k, titles=[title])
-            times.append((time.process_time() - started) * 1e3)
+        times = model_cpu_ms(model.recommend, playlists, k)
     finally:
         type(model)._score_with_fallback = original
-    if sum(dense_rows) == count:
+    return times, sum(dense_rows) / len(playlists)
+
+
+def candidate_path(model, store: Store, rng, count: int = 200, k: int = 500) -> tuple[float, float, float] | None:
+    """For a model with a sparse candidate path (cooccur: the seeds' neighbours, the title's tracks and the
+    k + seeds most popular tracks, whose number does not grow with the catalogue) or a pruned one (als: the
+    songs with the longest factors, a share of the catalogue): the share of playlists (cut as in the
+    requests) it answers, and the model's median and p99 CPU ms per playlist; None for dense-only models."""
+    times, dense = timed_counting_dense(model, request_playlists(store, rng, count), k)
+    if dense == 1:
         return None
-    return 1 - sum(dense_rows) / count, float(np.median(times)), float(np.percentile(times, 99))
+    return 1 - dense, float(np.median(times)), float(np.percentile(times, 99))
 
 
 def large_model(model_dir: Path, rng, count: int = 200, k: int = 500) -> str:
@@ -343,25 +349,16 @@ def large_model(model_dir: Path, rng, count: int = 200, k: int = 500) -> str:
     the sparse or pruned path answers and its CPU ms per playlist, against the same playlists with pruning off
     (every song scored: the baseline), after one warm-up call that builds what the paths keep."""
     model, store = open_model_and_store(model_dir)
-    rows = rng.choice(store.n_playlists, count, replace=False)
-    playlists = [(store.playlist_tracks(int(r))[: int(rng.choice([1, 5, 10, 25, 100]))], store.names[r])
-                 for r in rows]
+    playlists = request_playlists(store, rng, count)
     model.recommend([playlists[0][0]], k=k, titles=[playlists[0][1]])  # warm-up: song order, search tables
-    dense_rows = []
-    original = type(model)._score_with_fallback
-    type(model)._score_with_fallback = lambda self, indptr, *rest: (dense_rows.append(len(indptr) - 1)
-                                                                    or original(self, indptr, *rest))
-    try:
-        fast = model_cpu_ms(model.recommend, playlists, k)
-    finally:
-        type(model)._score_with_fallback = original
+    fast, dense = timed_counting_dense(model, playlists, k)
     line = (f"\n{model.name} at {store.n_tracks:,} tracks ({model_dir}), in-process, one playlist at a time, "
-            f"{count} playlists: {1 - sum(dense_rows) / count:.0%} answered without a dense row; "
+            f"{count} playlists: {1 - dense:.0%} answered without a dense row; "
             f"{percentiles(list(fast))} CPU per playlist")
     if hasattr(model, "_norm_order"):
         model._norm = (None,)  # pruning off: every song scored
-        dense = model_cpu_ms(model.recommend, playlists, k)
-        line += f"; with every song scored {percentiles(list(dense))} ({np.median(fast) / np.median(dense):.2f}x)"
+        slow = model_cpu_ms(model.recommend, playlists, k)
+        line += f"; with every song scored {percentiles(list(slow))} ({np.median(fast) / np.median(slow):.2f}x)"
     return line
 
 
@@ -390,9 +387,9 @@ def ann_benchmark(model, store: Store, n_tracks: int, workdir: Path, rng, count:
         big.item_playlists = np.ones(n_tracks, np.float32)
         big.n_tracks, big.fallback, big.model_id = n_tracks, None, f"benchmark-{n_tracks}"
         big._prepare()
-    rows = rng.choice(store.n_playlists, count, replace=False)
-    playlists = [(store.playlist_tracks(int(r))[: int(rng.choice([1, 5, 10, 25, 100]))],
-                  store.names[r] if big.fallback is not None else None) for r in rows]
+    playlists = request_playlists(store, rng, count)
+    if big.fallback is None:
+        playlists = [(seeds, None) for seeds, _ in playlists]
     where = workdir / f"ann-{n_tracks}"
     where.mkdir(exist_ok=True)
     started = time.perf_counter()
