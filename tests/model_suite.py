@@ -165,7 +165,9 @@ class ModelSuite:
             monkeypatch.setattr(dot, "HEAD_SHARE", 0.5)
             monkeypatch.setattr(dot, "MIN_FIRST_LEVEL", 16)
             monkeypatch.setattr(dot, "FIRST_SHARE", 0.0)
+            monkeypatch.setattr(dot, "MIN_CATALOGUE", 0)
             monkeypatch.setattr(model, "_norm", None)
+            assert model._norm_order() is not None
             ids, scores = model.recommend(seeds, k=k, titles=titles, exclude_seeds=exclude_seeds)
             np.testing.assert_array_equal(ids, dense_ids)
             assert_same_scores(scores, dense_scores)

@@ -105,6 +105,29 @@ def test_small_catalogues_get_no_levels_and_levels_double_to_the_share():
     np.testing.assert_array_equal(norm_order.order, np.arange(10_000))  # equal lengths: by id
 
 
+def test_a_playlist_no_level_can_answer_goes_dense_after_the_first_level(monkeypatch):
+    """Vectors of equal length: every song past the head keeps the best bound, so once the head's k-th score
+    (from enough songs) falls short, no level can answer and the playlist is left to the dense path at once
+    instead of scoring half the catalogue first; with too few songs behind the k-th score, the next level is
+    tried until there are enough."""
+    import segue.models._dot as dot
+
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((4096, DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    norm_order = NormOrder.build(vectors, first=256, share=0.5)
+    assert len(norm_order.levels) == 4
+    blocks = []
+    monkeypatch.setattr(dot, "top_k", lambda block, k: blocks.append(block.shape[1]) or top_k(block, k))
+    query = rng.standard_normal((1, DIM)).astype(np.float32)
+    no_seeds = np.array([0, 0]), np.zeros(0, np.int32)
+    _, _, exact = pruned_top_k(norm_order, query, 8, *no_seeds, True)  # 256 >= RELIABLE_KTH * 8 songs
+    assert not exact[0] and blocks == [256]
+    blocks.clear()
+    _, _, exact = pruned_top_k(norm_order, query, 64, *no_seeds, True)  # RELIABLE_KTH * 64 = 512 songs
+    assert not exact[0] and blocks == [256, 512]
+
+
 def test_suffix_max():
     values = np.array([3.0, 1.0, 2.0, 0.5])
     np.testing.assert_array_equal(suffix_max(values, np.array([0, 1, 2, 3, 4])), [3.0, 2.0, 2.0, 0.5, -np.inf])

@@ -332,6 +332,7 @@ def test_pruned_top_k_answers_most_playlists_of_a_skewed_catalogue_as_the_dense_
     monkeypatch.setattr(dot, "HEAD_SHARE", 1 / 4)
     monkeypatch.setattr(dot, "FIRST_SHARE", 1 / 16)
     monkeypatch.setattr(dot, "MIN_FIRST_LEVEL", 64)
+    monkeypatch.setattr(dot, "MIN_CATALOGUE", 0)
     monkeypatch.setattr(model, "_norm", None)
     answered = []
     pruned_top_k = dot.pruned_top_k

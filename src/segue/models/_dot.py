@@ -28,11 +28,17 @@ from segue.models.base import take_rows, top_k
 
 # Songs scored at the first level: this share of the catalogue (at least MIN_FIRST_LEVEL); each further
 # level doubles it, up to HEAD_SHARE. The generated 1M-playlist MPD (2.07M songs) answers k=500 within its
-# first level (1/32: 65k songs); smaller catalogues have flatter lengths and need a larger share, so the last
-# level reaches a quarter (benchmarks/pruned_top_k.py prints how far answers reach).
+# first level (1/32: 65k songs); smaller catalogues have flatter lengths and need a larger share: at 280k songs
+# most als answers take a quarter, some more, so the last level reaches half (a playlist no level can answer
+# goes dense at once; benchmarks/pruned_top_k.py prints how far answers reach). Below MIN_CATALOGUE songs the
+# levels do not pay.
 FIRST_SHARE = 1 / 32
 MIN_FIRST_LEVEL = 1 << 12
-HEAD_SHARE = 1 / 4
+HEAD_SHARE = 1 / 2
+MIN_CATALOGUE = 1 << 15
+# a k-th score among at least this many times k songs predicts the level that answers a playlist; from fewer
+# songs (small first levels, large k) the levels are walked one by one
+RELIABLE_KTH = 8
 # float32 dot products and sums may exceed the exact bound by rounding (relative error ~1e-5 for 128 terms):
 # bounds are loosened by this share of their size (and of 1e-3) before a comparison
 ROUNDING_MARGIN = 1e-4
@@ -60,8 +66,11 @@ class NormOrder:
     def build(cls, vectors: np.ndarray, bias: np.ndarray | None = None, first: int | None = None,
               share: float | None = None) -> "NormOrder | None":
         """Levels from ``first`` songs (default: FIRST_SHARE of them, at least MIN_FIRST_LEVEL) to ``share`` of
-        the catalogue; None when that leaves fewer than two levels (a small catalogue: dense is as cheap)."""
+        the catalogue; None when that leaves fewer than two levels, or (with the defaults) for a catalogue under
+        MIN_CATALOGUE songs: dense is as cheap."""
         n = len(vectors)
+        if first is None and share is None and n < MIN_CATALOGUE:
+            return None
         limit = min(int(n * (HEAD_SHARE if share is None else share)), n - 1)  # a song past the head bounds it
         first = max(MIN_FIRST_LEVEL, int(n * FIRST_SHARE)) if first is None else first
         if limit < 2 * first:
@@ -180,10 +189,14 @@ def pruned_top_k(norm_order: NormOrder, queries: np.ndarray, k: int, seed_ptr: n
         done = pending[ok]
         ids[done], out[done], exact[done] = row_ids[ok], scores[ok], True
         later = answers & (np.arange(len(levels)) > level)
-        # (none: the k-th score may still rise as songs join, so the last level gets its chance)
-        target[pending] = np.where(later.any(axis=1), later.argmax(axis=1), len(levels) - 1)
+        # none: the row goes dense now (the k-th score would have to rise past every remaining level's bound,
+        # and scoring up to half the catalogue before the dense row costs more than the dense row alone) --
+        # unless the k-th score comes from too few songs to go by: then the next level is tried
+        target[pending] = np.where(later.any(axis=1), later.argmax(axis=1),
+                                   len(levels) if raw.shape[1] >= RELIABLE_KTH * k else level + 1)
         target[pending[~np.isfinite(kth)]] = level + 1  # fewer than k songs scored yet: no k-th score to go by
-        pending, raw = pending[~ok], raw[~ok]
+        keep = ~ok & (target[pending] < len(levels))
+        pending, raw = pending[keep], raw[keep]
     return ids, out, exact
 
 
