@@ -206,7 +206,7 @@ def test_disk_full_while_saving_a_model_or_a_file(workspace, cli, monkeypatch):
     import numpy as np
 
     before = _snapshot(workspace / "model")
-    monkeypatch.setattr(np, "savez", _disk_full)
+    monkeypatch.setattr(np.lib.format, "write_array", _disk_full)  # how segue.arrays writes each array
     monkeypatch.setattr(np, "save", _disk_full)
     result = cli("train", "popular", "--store", workspace / "split" / "train", "--out", workspace / "model")
     assert result.exit_code == 1

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from segue.arrays import load_arrays, save_arrays
 from segue.data.store import Store
 
 POPULARITY_KINDS = ("playlists", "entries")
@@ -92,13 +93,13 @@ def csr_from(prefix: str, arrays: dict[str, np.ndarray], shape: tuple[int, int])
 
 
 def save_npz(path: Path, **arrays: np.ndarray) -> None:
-    np.savez(path, **arrays)
+    save_arrays(path, **arrays)
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:
-    """Every array of an ``.npz`` file, read whole (``allow_pickle=False``)."""
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+    """Every array of an ``.npz`` file, memory-mapped read-only where it can be (:mod:`segue.arrays`): a
+    model must copy an array before changing it."""
+    return load_arrays(path)
 
 
 # ---- dense score blocks ----------------------------------------------------------------------
