@@ -95,6 +95,9 @@ class SequentialNet(PlaylistNet):
         valid = targets >= 0
         return h[valid], targets[valid]                                               # (m, dim), (m,)
 
+    def example_of_rows(self, batch: dict) -> torch.Tensor:
+        return (batch["targets"] >= 0).nonzero()[:, 0]                               # h[valid]'s window
+
     def playlist_vectors(self, indptr, indices, title_offsets, title_ids, items=None) -> torch.Tensor:
         """Output after the last (at most max_len - 1) seeds, in the order given; the title's alone without."""
         counts = np.diff(indptr).astype(np.int64)

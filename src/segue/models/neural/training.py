@@ -240,12 +240,14 @@ class LogUniformSampler:
         return self.order[rank]
 
 
-def sampled_softmax_loss(pos, neg, targets, negatives, log_q, s: int) -> torch.Tensor:
-    """Cross-entropy over [target, negatives] with log-Q correction and accidental hits masked."""
+def sampled_softmax_loss(pos, neg, targets, negatives, log_q, s: int, hard=None) -> torch.Tensor:
+    """Cross-entropy over [target, negatives, hard negatives] with log-Q correction and accidental hits
+    masked. Hard negatives (chosen, not sampled) enter the partition sum exactly, so they take no log-Q term;
+    the sampled ones estimate the rest of it (the forward masked those that are also hard negatives)."""
     pos = pos - (log_q[targets] + math.log(s))
     neg = neg - (log_q[negatives] + math.log(s)).unsqueeze(0)
     neg = neg.masked_fill(negatives.unsqueeze(0) == targets.unsqueeze(1), float("-inf"))
-    logits = torch.cat([pos.unsqueeze(1), neg], dim=1)
+    logits = torch.cat([pos.unsqueeze(1), neg] + ([] if hard is None else [hard]), dim=1)
     return F.cross_entropy(logits, torch.zeros(len(targets), dtype=torch.long, device=logits.device))
 
 
@@ -254,8 +256,8 @@ def train_step(model, optimizer: Optimizers, batch: dict, config: NeuralConfig,
     """One optimisation step on a collated batch (sampled softmax when ``sampler`` is given); the loss."""
     if sampler is not None:
         negatives = sampler.sample(config.negatives)
-        (pos, neg), targets = model(batch, negatives)
-        loss = sampled_softmax_loss(pos, neg, targets, negatives, sampler.log_q, config.negatives)
+        (pos, neg, hard), targets = model(batch, negatives, config.hard_negatives)
+        loss = sampled_softmax_loss(pos, neg, targets, negatives, sampler.log_q, config.negatives, hard)
     else:
         logits, targets = model(batch)
         loss = F.cross_entropy(logits, targets)
