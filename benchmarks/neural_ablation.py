@@ -60,6 +60,7 @@ VARIANTS = {
     "sequential:shuffle=0": ["shuffle=0"],
     "sequential:target=later": ["target=later"],
     "sequential:hard_negatives=32": ["hard_negatives=32"],
+    "sequential:pool=last": ["pool=last"],
     "sequential:holdout=0.1": ["holdout=0.1"],
     "sequential:max_len=101": ["max_len=101"],
     "sequential:lr=3e-3": ["lr=3e-3"],
@@ -166,13 +167,16 @@ def _fmt(x, spec: str) -> str:
 
 def table(rows: list[dict]) -> list[str]:
     head = ["variant", "settings", "fit s", "rounds", "pred/s", "val R-prec", "R-prec ±ci", "NDCG ±ci",
-            "clicks ±ci", "ΔR-prec [paired 95% CI]", "ΔNDCG [paired 95% CI]", "ΔR-prec vs als [paired 95% CI]"]
+            "clicks ±ci", "ΔR-prec [paired 95% CI]", "ΔNDCG [paired 95% CI]", "ΔR-prec vs als [paired 95% CI]",
+            "ΔNDCG vs als [paired 95% CI]"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for r in rows:
         o, ci = r["overall"], r["ci95"]
         half = {m: (ci[m][1] - ci[m][0]) / 2 if ci.get(m) else None for m in SHOWN}
         delta = []
-        for d in (r.get("delta", {}).get("r_precision"), r.get("delta", {}).get("ndcg"), r.get("vs_als")):
+        vs_als = r.get("vs_als", {})
+        for d in (r.get("delta", {}).get("r_precision"), r.get("delta", {}).get("ndcg"), vs_als.get("r_precision"),
+                  vs_als.get("ndcg")):
             delta.append("—" if d is None else f"{d[0]:+.4f} [{d[1]:+.4f}, {d[2]:+.4f}]")
         lines.append("| " + " | ".join([
             r["variant"], " ".join(r["settings"]) or "(defaults)", f"{r['fit_s']:.0f}",
@@ -233,7 +237,8 @@ def main(argv: list[str] | None = None) -> None:
     for row in rows:
         base = row["variant"].split(":")[0]
         if base in NEURAL and "als" in values:
-            row["vs_als"] = paired_delta(values[row["variant"]]["r_precision"], values["als"]["r_precision"])
+            row["vs_als"] = {m: paired_delta(values[row["variant"]][m], values["als"][m])
+                             for m in ("r_precision", "ndcg")}
         if ":" in row["variant"] and base in values:
             row["delta"] = {m: paired_delta(values[row["variant"]][m], values[base][m])
                             for m in ("r_precision", "ndcg", "clicks")}

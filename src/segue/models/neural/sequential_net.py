@@ -32,6 +32,8 @@ from segue.models.neural.config import TARGETS, NeuralConfig
 from segue.models.neural.examples import collate_windows, window_examples
 from segue.models.neural.layers import PlaylistNet
 
+POOLS = ("last", "last+mean")
+
 
 @dataclasses.dataclass(frozen=True)
 class SequentialConfig(NeuralConfig):
@@ -42,6 +44,10 @@ class SequentialConfig(NeuralConfig):
     heads: int = setting(4, gt=0)    # attention heads (dim must divide by it)
     ff_mult: int = setting(2, gt=0)  # MLP hidden width = ff_mult x dim
     max_len: int = setting(50, gt=0)  # songs per training window; seeds read at inference: max_len - 1
+    # the playlist vector: "last" = the decoder's output at the last position; "last+mean" = that plus the
+    # mean vector of the songs read so far (a centroid path, as meanvar's residual: the decoder starts small
+    # and learns a correction to "songs near the seeds", which needs no order and little data)
+    pool: str = setting("last+mean", choices=POOLS)
     # "next": the next song at every position; "later": a random later one
     target: str = setting("next", choices=TARGETS)
     lr: float = setting(1e-3, gt=0.0)  # 3e-3 (meanvar's) overfit the ALS start in one round on sparse data
@@ -70,18 +76,27 @@ class SequentialNet(PlaylistNet):
                                            norm_first=True)
         self.blocks = nn.TransformerEncoder(block, config.layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
+        if config.pool == "last+mean":
+            # the decoder's output starts at about the size of a song vector (norm ~1), not sqrt(dim)
+            nn.init.constant_(self.norm.weight, dim ** -0.5)
 
     def _decode(self, first: torch.Tensor, songs: torch.Tensor, items: torch.Tensor | None) -> torch.Tensor:
         """first (b, dim) title tokens, songs (b, L-1) ids (-1 = padding, only at the end) -> (b, L, dim)."""
         ids = songs.clamp_min(0)
-        x = items[ids] if items is not None else self.items.vectors(ids)             # (b, L-1, dim)
-        x = x * (songs >= 0).unsqueeze(-1)
-        x = torch.cat([first.unsqueeze(1), x], dim=1)                                 # (b, L, dim)
+        songs_x = items[ids] if items is not None else self.items.vectors(ids)       # (b, L-1, dim)
+        songs_x = songs_x * (songs >= 0).unsqueeze(-1)
+        x = torch.cat([first.unsqueeze(1), songs_x], dim=1)                           # (b, L, dim)
         length = x.shape[1]
         x = x + self.positions[:length]
         # padding only ever follows real tokens, so the causal mask alone keeps it out of every real output
         mask = nn.Transformer.generate_square_subsequent_mask(length, device=x.device, dtype=x.dtype)
-        return self.norm(self.blocks(x, mask=mask, is_causal=True))                   # (b, L, dim)
+        h = self.norm(self.blocks(x, mask=mask, is_causal=True))                      # (b, L, dim)
+        if self.config.pool == "last+mean":
+            # position t has read songs 1..t: add their mean (nothing at t = 0)
+            read = torch.arange(1, length, device=x.device, dtype=x.dtype).unsqueeze(-1)
+            means = songs_x.cumsum(1) / read                                           # (b, L-1, dim)
+            h = h + torch.cat([torch.zeros_like(means[:, :1]), means], dim=1)
+        return h
 
     def _first(self, title_offsets: torch.Tensor, title_ids: torch.Tensor, b: int) -> torch.Tensor:
         title = self.title_vectors(title_offsets, title_ids)
