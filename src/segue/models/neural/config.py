@@ -49,6 +49,8 @@ class NeuralConfig(FallbackConfig):
     # --- optimisation ---
     lr: float = setting(3e-3, gt=0.0)
     weight_decay: float = setting(0.0, ge=0.0)  # AdamW's decoupled decay (embeddings excluded, see optimizer groups)
+    # the song/album/artist tables and the song bias learn at lr x table_lr
+    table_lr: float = setting(1.0, gt=0.0)
     # decoupled decay on the song/album/artist tables (sparse: touched rows only)
     embedding_decay: float = setting(0.0, ge=0.0)
     sparse: bool = True              # sampled softmax: sparse gradients + lazy row-wise AdamW for the tables

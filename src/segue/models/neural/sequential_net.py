@@ -95,7 +95,7 @@ class SequentialNet(PlaylistNet):
             # position t has read songs 1..t: add their mean (nothing at t = 0)
             read = torch.arange(1, length, device=x.device, dtype=x.dtype).unsqueeze(-1)
             means = songs_x.cumsum(1) / read                                           # (b, L-1, dim)
-            h = h + torch.cat([torch.zeros_like(means[:, :1]), means], dim=1)
+            h = h + torch.cat([h.new_zeros(h.shape[0], 1, h.shape[2]), means], dim=1)
         return h
 
     def _first(self, title_offsets: torch.Tensor, title_ids: torch.Tensor, b: int) -> torch.Tensor:

@@ -206,8 +206,9 @@ def make_optimizer(net: torch.nn.Module, config: NeuralConfig, sparse: bool = Fa
             flat.append(param)
     dense = [{"params": weights, "weight_decay": config.weight_decay},
              {"params": flat, "weight_decay": 0.0}]
-    rows = [{"params": tables, "weight_decay": config.embedding_decay},
-            {"params": bias, "weight_decay": 0.0}]
+    table_lr = config.lr * config.table_lr
+    rows = [{"params": tables, "weight_decay": config.embedding_decay, "lr": table_lr},
+            {"params": bias, "weight_decay": 0.0, "lr": table_lr}]
     title = [{"params": always_rows, "weight_decay": config.embedding_decay}]
     if not sparse:
         dense, rows = rows + dense, title
