@@ -154,7 +154,9 @@ class PlaylistNet(nn.Module):
     * ``playlist_vectors(indptr, indices, title_offsets, title_ids, items=None) -> (b, dim)``: the vectors
       of playlists given as CSR seeds and title features (numpy), for ranking every song;
     * ``round_examples(seqs, config, rng)`` and ``collate(seqs, examples, titles, device, rng)``: which
-      examples the net learns from and how they are batched (see :mod:`segue.models.neural.examples`).
+      examples the net learns from and how they are batched (see :mod:`segue.models.neural.examples`);
+    * ``example_of_rows(batch)`` when an example gives several rows (the example each row comes from; hard
+      negatives are mined per example).
 
     A song's score is ``h . output_vectors[song] + output_bias[song]``.
     """

@@ -7,7 +7,14 @@ SASRec (Kang & McAuley 2018) and of the transformer variant of Deezer's APC-RTA 
              + learned positions 0..L-1
     blocks   pre-LN causal self-attention + MLP, ``layers`` times, then LayerNorm
     output   h0  h1  h2 ... h(L-1)             h_t is the playlist after the title and songs 1..t
+             + mean(s1..st)                    (``pool="last+mean"``, the default; 0 at t = 0)
     target   s1  s2  s3 ... sL                 (``target=later``: a random song among s(t+1)..sL)
+
+The centroid path (``pool="last+mean"``) makes the model start as "songs near the mean of the seeds" --
+APC-RTA's AVG aggregator over song embeddings, and what meanvar's residual does -- and the decoder learns
+an order-aware correction to it (its final LayerNorm starts at the size of a song vector). It needs no order (the random-seed categories) and little data:
+on the realistic generator it lifted R-precision from 0.078 to 0.099 (als 0.097) and on a sparse store
+from 0.116 to 0.125 (README, ``benchmarks/neural_ablation.py``).
 
 A song's score is ``h . v_song + bias_song`` with the shared song vectors (track + album + artist,
 :class:`~segue.models.neural.layers.ItemEmbeddings`), so ranking the catalogue for a playlist is one matrix
@@ -15,7 +22,8 @@ product (or a vector index). Training predicts at every position at once (one wi
 ``max_len`` examples); ``shuffle`` of the playlists come in random order each round, so the model also
 learns to continue unordered seeds. At inference the seeds are read in the order given -- the challenge
 lists a random-seed playlist's seeds in playlist order -- and only the last ``max_len - 1`` of them
-(plus the title) are read; the playlist's vector is the output at the last position.
+(plus the title) are read; the playlist's vector is the output at the last position (plus the mean of
+those seeds' vectors).
 """
 
 from __future__ import annotations
