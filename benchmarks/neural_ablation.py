@@ -67,7 +67,7 @@ VARIANTS = {
     "sequential:batch_size=128": ["batch_size=128"],
     "sequential:embedding_decay=0.3": ["embedding_decay=0.3"],
     "sequential:holdout=0.1": ["holdout=0.1"],
-    "sequential:max_len=101": ["max_len=101"],
+    "sequential:max_len=50": ["max_len=50"],
     "sequential:lr=3e-3": ["lr=3e-3"],
     "sequential:lr=3e-4": ["lr=3e-4"],
     "sequential:min_steps=0": ["min_steps=0"],

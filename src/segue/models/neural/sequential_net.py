@@ -51,7 +51,10 @@ class SequentialConfig(NeuralConfig):
     layers: int = setting(2, gt=0)   # transformer blocks
     heads: int = setting(4, gt=0)    # attention heads (dim must divide by it)
     ff_mult: int = setting(2, gt=0)  # MLP hidden width = ff_mult x dim
-    max_len: int = setting(50, gt=0)  # songs per training window; seeds read at inference: max_len - 1
+    # songs per training window; the decoder reads the last max_len - 1 seeds at inference: 101 reads all of
+    # the challenge's 100 seeds (with the centroid path: +0.003 NDCG over 50 on the realistic generator,
+    # neutral on a sparse store; without it, 101 had been worse)
+    max_len: int = setting(101, gt=0)
     # the playlist vector: "last" = the decoder's output at the last position; "last+mean" = that plus the
     # mean vector of the songs read so far (a centroid path, as meanvar's residual: the decoder starts small
     # and learns a correction to "songs near the seeds", which needs no order and little data)
