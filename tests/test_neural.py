@@ -174,7 +174,8 @@ def test_top_absent_is_the_best_scoring_songs_outside_each_playlist():
     from segue.models.neural.layers import top_absent
 
     gen = torch.Generator().manual_seed(0)
-    query, vectors, bias = torch.randn(3, 4, generator=gen), torch.randn(50, 4, generator=gen), torch.randn(50, generator=gen)
+    query, vectors = torch.randn(3, 4, generator=gen), torch.randn(50, 4, generator=gen)
+    bias = torch.randn(50, generator=gen)
     members = [np.array([3, 7, 11]), np.array([], np.int64), np.arange(40)]
     ptr = torch.tensor(np.concatenate([[0], np.cumsum([len(m) for m in members])]))
     flat = torch.tensor(np.concatenate(members)).long()
@@ -214,8 +215,8 @@ def test_hard_negatives_enter_the_softmax_once_and_never_from_the_playlist(meanv
                      meanvar_store.n_artists).eval()
     seqs = Sequences(meanvar_store.indptr, meanvar_store.indices, np.arange(meanvar_store.n_playlists))
     titles = (np.zeros(meanvar_store.n_playlists + 1, np.int64), np.zeros(0, np.int64))
-    pairs = Pairs(meanvar_store.indptr[[0, 1]], np.array([3, 2]), meanvar_store.indices[meanvar_store.indptr[[0, 1]] + 3],
-                  np.array([0, 1]))
+    starts = meanvar_store.indptr[[0, 1]]
+    pairs = Pairs(starts, np.array([3, 2]), meanvar_store.indices[starts + 3].astype(np.int64), np.array([0, 1]))
     batch = collate_pairs(seqs, pairs, titles, "cpu")
     with torch.no_grad():
         h, _ = net.train_outputs(batch)

@@ -68,7 +68,7 @@ class NeuralConfig(FallbackConfig):
     full_softmax_max: int = setting(-1, ge=-1)
     negatives: int = setting(4096, gt=0)  # sampled softmax: shared log-uniform negatives per batch
     # sampled softmax: per training playlist, this many songs the model scores highest for it but absent from
-    # it, added to its softmax exactly (no log-Q term; see training.mine_hard_negatives); 0 = none
+    # it, added to its softmax exactly (no log-Q term; see layers.top_absent); 0 = none
     hard_negatives: int = setting(0, ge=0)
     device: str = setting("auto", choices=DEVICES)
     seed: int = 0

@@ -12,9 +12,10 @@ SASRec (Kang & McAuley 2018) and of the transformer variant of Deezer's APC-RTA 
 
 The centroid path (``pool="last+mean"``) makes the model start as "songs near the mean of the seeds" --
 APC-RTA's AVG aggregator over song embeddings, and what meanvar's residual does -- and the decoder learns
-an order-aware correction to it (its final LayerNorm starts at the size of a song vector). It needs no order (the random-seed categories) and little data:
-on the realistic generator it lifted R-precision from 0.078 to 0.099 (als 0.097) and on a sparse store
-from 0.116 to 0.125 (README, ``benchmarks/neural_ablation.py``).
+an order-aware correction to it (its final LayerNorm starts at the size of a song vector). The centroid
+needs no order (the random-seed categories) and little data: it lifted R-precision from 0.079 to 0.101 on
+the realistic generator (als 0.097) and from 0.114 to 0.124 on a sparse store (als 0.115; README,
+``benchmarks/neural_ablation.py``).
 
 A song's score is ``h . v_song + bias_song`` with the shared song vectors (track + album + artist,
 :class:`~segue.models.neural.layers.ItemEmbeddings`), so ranking the catalogue for a playlist is one matrix
@@ -92,7 +93,8 @@ class SequentialNet(PlaylistNet):
             nn.init.constant_(self.norm.weight, dim ** -0.5)
 
     def _decode(self, first: torch.Tensor, songs: torch.Tensor, items: torch.Tensor | None) -> torch.Tensor:
-        """first (b, dim) title tokens, songs (b, L-1) ids (-1 = padding, only at the end) -> (b, L, dim)."""
+        """first (b, dim) title tokens, songs (b, L-1) ids (-1 = padding, only at the end) -> (b, L, dim)
+        playlist vectors (the centroid path added with ``pool="last+mean"``)."""
         ids = songs.clamp_min(0)
         songs_x = items[ids] if items is not None else self.items.vectors(ids)       # (b, L-1, dim)
         songs_x = songs_x * (songs >= 0).unsqueeze(-1)

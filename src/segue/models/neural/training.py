@@ -19,9 +19,9 @@ corrected by -log(expected count) (log-Q) and accidental hits masked, which keep
 independent of the catalogue. ``hard_negatives`` (off by default) adds, per example (pair or window), the
 songs scoring highest for it (the mean of its rows' vectors against every song, in blocks) that are not in
 its playlist, as in APC-RTA's hard negatives; they enter the softmax exactly, without a log-Q term, and a
-sampled negative that is also one of them is masked so that no song counts twice. Measured small on the
-generator (+0.001 R-precision for sequential, -0.001 for meanvar, both within noise; README); the mining
-scores every song for every example, which on a CPU costs meanvar (512 pairs a batch) ~5x its step time.
+sampled negative that is also one of them is masked so that no song counts twice. No gain beyond noise on
+the generator for either model (README); the mining scores every song for every example, which on a CPU
+costs meanvar (512 pairs a batch) 5-9x its step time.
 
 Sparse updates (``sparse``, on by default; used with the sampled softmax only): a step touches the batch's
 seed, target and negative songs -- about 17k of 2.26M song rows at batch 512 -- and their albums and
