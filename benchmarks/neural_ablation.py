@@ -69,7 +69,7 @@ VARIANTS = {
     "sequential:holdout=0.1": ["holdout=0.1"],
     "sequential:max_len=50": ["max_len=50"],
     "sequential:lr=3e-3": ["lr=3e-3"],
-    "sequential:lr=3e-4": ["lr=3e-4"],
+    "sequential:lr=1e-3": ["lr=1e-3"],
     "sequential:min_steps=0": ["min_steps=0"],
     "sequential:layers=1": ["layers=1"],
     "sequential:dim=128": ["dim=128", "heads=4"],
