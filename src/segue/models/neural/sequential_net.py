@@ -13,8 +13,8 @@ SASRec (Kang & McAuley 2018) and of the transformer variant of Deezer's APC-RTA 
 The centroid path (``pool="last+mean"``) makes the model start as "songs near the mean of the seeds" --
 APC-RTA's AVG aggregator over song embeddings, and what meanvar's residual does -- and the decoder learns
 an order-aware correction to it (its final LayerNorm starts at the size of a song vector). The centroid
-needs no order (the random-seed categories) and little data: it lifted R-precision from 0.079 to 0.101 on
-the realistic generator (als 0.097) and from 0.114 to 0.124 on a sparse store (als 0.115; README,
+needs no order (the random-seed categories) and little data: it lifted R-precision from 0.080 to 0.102 on
+the realistic generator (als 0.097) and from 0.116 to 0.124 on a sparse store (als 0.115; README,
 ``benchmarks/neural_ablation.py``).
 
 A song's score is ``h . v_song + bias_song`` with the shared song vectors (track + album + artist,
@@ -53,8 +53,8 @@ class SequentialConfig(NeuralConfig):
     heads: int = setting(4, gt=0)    # attention heads (dim must divide by it)
     ff_mult: int = setting(2, gt=0)  # MLP hidden width = ff_mult x dim
     # songs per training window; the decoder reads the last max_len - 1 seeds at inference: 101 reads all of
-    # the challenge's 100 seeds (with the centroid path: +0.003 NDCG over 50 on the realistic generator,
-    # neutral on a sparse store; without it, 101 had been worse)
+    # the challenge's 100 seeds (with the centroid path: +0.005 NDCG over 50 on the realistic generator and
+    # on a sparse store; without it, 101 had been worse)
     max_len: int = setting(101, gt=0)
     # the playlist vector: "last" = the decoder's output at the last position; "last+mean" = that plus the
     # mean vector of the songs read so far (a centroid path, as meanvar's residual: the decoder starts small
