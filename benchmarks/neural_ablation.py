@@ -52,16 +52,24 @@ VARIANTS = {
     "meanvar:old-budget": OLD_BUDGET,
     "meanvar:pairs_per_playlist=0": ["pairs_per_playlist=0"],
     "meanvar:data=seed": ["data=seed", "files=0", "training_sets=10"],
+    "meanvar:hard_negatives=32": ["hard_negatives=32"],
     "meanvar:seed-defaults": ["init=normal", "title=false", "shuffle=0", *OLD_BUDGET],
     "sequential": [],
     "sequential:init=normal": ["init=normal"],
     "sequential:title=false": ["title=false"],
     "sequential:shuffle=0": ["shuffle=0"],
     "sequential:target=later": ["target=later"],
+    "sequential:hard_negatives=32": ["hard_negatives=32"],
+    "sequential:pool=last": ["pool=last"],
+    "sequential:table_lr=0.3": ["table_lr=0.3"],
+    "sequential:dropout=0.2": ["dropout=0.2"],
+    "sequential:negatives=8192": ["negatives=8192"],
+    "sequential:batch_size=128": ["batch_size=128"],
+    "sequential:embedding_decay=0.3": ["embedding_decay=0.3"],
     "sequential:holdout=0.1": ["holdout=0.1"],
-    "sequential:max_len=101": ["max_len=101"],
+    "sequential:max_len=50": ["max_len=50"],
     "sequential:lr=3e-3": ["lr=3e-3"],
-    "sequential:lr=3e-4": ["lr=3e-4"],
+    "sequential:lr=1e-3": ["lr=1e-3"],
     "sequential:min_steps=0": ["min_steps=0"],
     "sequential:layers=1": ["layers=1"],
     "sequential:dim=128": ["dim=128", "heads=4"],
@@ -164,13 +172,16 @@ def _fmt(x, spec: str) -> str:
 
 def table(rows: list[dict]) -> list[str]:
     head = ["variant", "settings", "fit s", "rounds", "pred/s", "val R-prec", "R-prec ±ci", "NDCG ±ci",
-            "clicks ±ci", "ΔR-prec [paired 95% CI]", "ΔNDCG [paired 95% CI]", "ΔR-prec vs als [paired 95% CI]"]
+            "clicks ±ci", "ΔR-prec [paired 95% CI]", "ΔNDCG [paired 95% CI]", "ΔR-prec vs als [paired 95% CI]",
+            "ΔNDCG vs als [paired 95% CI]"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for r in rows:
         o, ci = r["overall"], r["ci95"]
         half = {m: (ci[m][1] - ci[m][0]) / 2 if ci.get(m) else None for m in SHOWN}
         delta = []
-        for d in (r.get("delta", {}).get("r_precision"), r.get("delta", {}).get("ndcg"), r.get("vs_als")):
+        vs_als = r.get("vs_als", {})
+        for d in (r.get("delta", {}).get("r_precision"), r.get("delta", {}).get("ndcg"), vs_als.get("r_precision"),
+                  vs_als.get("ndcg")):
             delta.append("—" if d is None else f"{d[0]:+.4f} [{d[1]:+.4f}, {d[2]:+.4f}]")
         lines.append("| " + " | ".join([
             r["variant"], " ".join(r["settings"]) or "(defaults)", f"{r['fit_s']:.0f}",
@@ -231,7 +242,8 @@ def main(argv: list[str] | None = None) -> None:
     for row in rows:
         base = row["variant"].split(":")[0]
         if base in NEURAL and "als" in values:
-            row["vs_als"] = paired_delta(values[row["variant"]]["r_precision"], values["als"]["r_precision"])
+            row["vs_als"] = {m: paired_delta(values[row["variant"]][m], values["als"][m])
+                             for m in ("r_precision", "ndcg")}
         if ":" in row["variant"] and base in values:
             row["delta"] = {m: paired_delta(values[row["variant"]][m], values[base][m])
                             for m in ("r_precision", "ndcg", "clicks")}

@@ -167,3 +167,67 @@ def test_neural_models_beat_popular_on_a_tiny_sparse_store(tmp_path, name):
     fast = MEANVAR_FAST if name == "meanvar" else SEQUENTIAL_FAST
     model = cls(cls.Config(**{**fast, "rounds": 4})).fit(store)
     assert r_precision(model, seeds, truth) > 1.5 * r_precision(popular, seeds, truth)
+
+
+# ---- hard negatives --------------------------------------------------------------------------------------
+def test_top_absent_is_the_best_scoring_songs_outside_each_playlist():
+    from segue.models.neural.layers import top_absent
+
+    gen = torch.Generator().manual_seed(0)
+    query, vectors = torch.randn(3, 4, generator=gen), torch.randn(50, 4, generator=gen)
+    bias = torch.randn(50, generator=gen)
+    members = [np.array([3, 7, 11]), np.array([], np.int64), np.arange(40)]
+    ptr = torch.tensor(np.concatenate([[0], np.cumsum([len(m) for m in members])]))
+    flat = torch.tensor(np.concatenate(members)).long()
+    scores = (query @ vectors.T + bias).numpy()
+    for block in (1 << 20, 7):  # one block, and blocks of a few songs
+        ids, ok = top_absent(query, vectors, bias, ptr, flat, k=5, block_floats=block)
+        assert ok.all()
+        for row in range(3):
+            allowed = np.setdiff1d(np.arange(50), members[row])
+            best = allowed[np.argsort(-scores[row, allowed], kind="stable")[:5]]
+            assert ids[row].tolist() == best.tolist()
+    ids, ok = top_absent(query, vectors, bias, ptr, flat, k=12)  # playlist 2 leaves 10 other songs
+    assert ok[:2].all() and ok[2].sum() == 10 and not set(ids[2][ok[2]].tolist()) & set(members[2].tolist())
+
+
+@pytest.mark.parametrize("name", ["meanvar", "sequential"])
+def test_hard_negatives_train_deterministically_and_learn(meanvar_store, name):
+    from segue.models.neural.training import param_hash
+
+    cls = get_model_class(name)
+    fast = MEANVAR_FAST if name == "meanvar" else SEQUENTIAL_FAST
+    config = cls.Config(**{**fast, "rounds": 2, "full_softmax_max": 10, "negatives": 32, "hard_negatives": 8,
+                           "device": "cpu"})
+    first, second = cls(config).fit(meanvar_store), cls(config).fit(meanvar_store)
+    assert param_hash(first.net) == param_hash(second.net)
+    assert first.fit_info["softmax"] == "sampled"
+    assert max(r["val_r_precision"] for r in first.fit_info["history"]) > 0.3
+
+
+def test_hard_negatives_enter_the_softmax_once_and_never_from_the_playlist(meanvar_store):
+    from segue.models.neural.examples import Pairs, collate_pairs
+    from segue.models.neural.meanvar_net import MeanVarConfig, MeanVarNet
+
+    torch.manual_seed(0)
+    net = MeanVarNet(MeanVarConfig(dim=8, hidden=8, title=False, dropout=0.0), meanvar_store.n_tracks,
+                     meanvar_store.track_album, meanvar_store.track_artist, meanvar_store.n_albums,
+                     meanvar_store.n_artists).eval()
+    seqs = Sequences(meanvar_store.indptr, meanvar_store.indices, np.arange(meanvar_store.n_playlists))
+    titles = (np.zeros(meanvar_store.n_playlists + 1, np.int64), np.zeros(0, np.int64))
+    starts = meanvar_store.indptr[[0, 1]]
+    pairs = Pairs(starts, np.array([3, 2]), meanvar_store.indices[starts + 3].astype(np.int64), np.array([0, 1]))
+    batch = collate_pairs(seqs, pairs, titles, "cpu")
+    with torch.no_grad():
+        h, _ = net.train_outputs(batch)
+        scores = h @ net.items.vectors().T + net.items.bias()
+        hard_ids = [np.setdiff1d(np.argsort(-scores[r].numpy(), kind="stable"), meanvar_store.playlist_tracks(r),
+                                 assume_unique=True) for r in (0, 1)]
+        ranked = [ids[np.argsort(-scores[r, ids].numpy(), kind="stable")][:4] for r, ids in enumerate(hard_ids)]
+        negatives = torch.tensor([int(ranked[0][0]), int(meanvar_store.playlist_tracks(0)[0]), 5])
+        (pos, neg, hard), targets = net(batch, negatives, hard_negatives=4)
+    assert hard.shape == (2, 4)
+    assert torch.allclose(hard, torch.stack([scores[r, torch.from_numpy(ranked[r])] for r in (0, 1)]), atol=1e-5)
+    for r in (0, 1):  # a sampled negative that is also a row's hard negative counts once (there)
+        assert bool(torch.isinf(neg[r, 0])) == (int(negatives[0]) in ranked[r].tolist())
+    assert torch.isinf(neg[0, 0]) and torch.isfinite(neg[:, 1:]).all()

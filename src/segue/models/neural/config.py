@@ -49,6 +49,8 @@ class NeuralConfig(FallbackConfig):
     # --- optimisation ---
     lr: float = setting(3e-3, gt=0.0)
     weight_decay: float = setting(0.0, ge=0.0)  # AdamW's decoupled decay (embeddings excluded, see optimizer groups)
+    # the song/album/artist tables and the song bias learn at lr x table_lr
+    table_lr: float = setting(1.0, gt=0.0)
     # decoupled decay on the song/album/artist tables (sparse: touched rows only)
     embedding_decay: float = setting(0.0, ge=0.0)
     sparse: bool = True              # sampled softmax: sparse gradients + lazy row-wise AdamW for the tables
@@ -65,6 +67,9 @@ class NeuralConfig(FallbackConfig):
     # over the full MPD's 2.26M songs (15 GB), so the seed's objective fits
     full_softmax_max: int = setting(-1, ge=-1)
     negatives: int = setting(4096, gt=0)  # sampled softmax: shared log-uniform negatives per batch
+    # sampled softmax: per training playlist, this many songs the model scores highest for it but absent from
+    # it, added to its softmax exactly (no log-Q term; see layers.top_absent); 0 = none
+    hard_negatives: int = setting(0, ge=0)
     device: str = setting("auto", choices=DEVICES)
     seed: int = 0
     threads: int = setting(0, ge=0)  # torch intra-op threads (0 = torch's default)

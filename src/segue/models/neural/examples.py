@@ -141,6 +141,7 @@ def collate_pairs(seqs: Sequences, pairs: Pairs, titles: tuple[np.ndarray, np.nd
     positions = np.repeat(pairs.start - first, counts) + np.arange(int(counts.sum()), dtype=np.int64)
     batch = {"tokens": seqs.indices[positions], "segments": segments, "counts": counts, "targets": pairs.target}
     batch.update(title_batch(titles, seqs.rows[pairs.row]))
+    batch.update(member_batch(seqs, pairs.row))
     return to_device(batch, device)
 
 
@@ -182,6 +183,7 @@ def collate_windows(seqs: Sequences, windows: Windows, titles: tuple[np.ndarray,
     batch = {"songs": songs.astype(np.int64), "lengths": windows.length.astype(np.int64),
              "targets": targets.astype(np.int64)}
     batch.update(title_batch(titles, seqs.rows[windows.row]))
+    batch.update(member_batch(seqs, windows.row))
     return to_device(batch, device)
 
 
@@ -190,6 +192,13 @@ def title_batch(titles: tuple[np.ndarray, np.ndarray], rows: np.ndarray) -> dict
     """Title features of store rows ``rows`` from the store-wide CSR ``titles`` (offsets, ids)."""
     offsets, ids = csr_rows(titles[0], titles[1], rows)
     return {"title_offsets": offsets, "title_ids": ids}
+
+
+def member_batch(seqs: Sequences, rows: np.ndarray) -> dict:
+    """The whole playlist of each example (sequences ``rows``) as CSR (``member_ptr``, ``members``): the
+    songs hard negatives must not be."""
+    ptr, songs = csr_rows(seqs.indptr, seqs.indices, rows)
+    return {"member_ptr": ptr, "members": songs}
 
 
 def to_device(batch: dict, device) -> dict:

@@ -29,6 +29,7 @@ import torch.nn as nn
 from segue.data.mpd import normalize_title
 
 TITLE_NGRAM = 3
+HARD_BLOCK_FLOATS = 1 << 22  # scores held at once while mining hard negatives (top_absent)
 
 
 class ItemEmbeddings(nn.Module):
@@ -153,7 +154,9 @@ class PlaylistNet(nn.Module):
     * ``playlist_vectors(indptr, indices, title_offsets, title_ids, items=None) -> (b, dim)``: the vectors
       of playlists given as CSR seeds and title features (numpy), for ranking every song;
     * ``round_examples(seqs, config, rng)`` and ``collate(seqs, examples, titles, device, rng)``: which
-      examples the net learns from and how they are batched (see :mod:`segue.models.neural.examples`).
+      examples the net learns from and how they are batched (see :mod:`segue.models.neural.examples`);
+    * ``example_of_rows(batch)`` when an example gives several rows (the example each row comes from; hard
+      negatives are mined per example).
 
     A song's score is ``h . output_vectors[song] + output_bias[song]``.
     """
@@ -189,9 +192,16 @@ class PlaylistNet(nn.Module):
     def device(self) -> torch.device:
         return self.items.track_emb.weight.device
 
-    def forward(self, batch: dict, negatives: torch.Tensor | None = None):
+    def example_of_rows(self, batch: dict) -> torch.Tensor:
+        """(m,) the batch example (pair, window) each row of ``train_outputs`` comes from: one row each."""
+        return torch.arange(len(batch["targets"]), device=batch["targets"].device)
+
+    def forward(self, batch: dict, negatives: torch.Tensor | None = None, hard_negatives: int = 0):
         """Training forward. Full softmax: (logits (m, n_tracks), targets (m,)); with sampled ``negatives``
-        (s,): ((target logits (m,), negative logits (m, s)), targets (m,))."""
+        (s,): ((target logits (m,), negative logits (m, s), hard logits (m, hard_negatives) or None),
+        targets (m,)). Hard negatives: per example, the ``hard_negatives`` songs scoring highest for the
+        mean of its rows' vectors that are not in its playlist (:func:`top_absent`, no gradient through the
+        choice); a sampled negative that is also one of them is masked (-inf) so that it counts once."""
         if negatives is None:
             items = self.items.vectors()                                              # (n, dim)
             h, targets = self.train_outputs(batch, items)                             # (m, dim), (m,)
@@ -205,7 +215,57 @@ class PlaylistNet(nn.Module):
         if bias is not None:
             pos = pos + bias
             neg = neg + self.output_bias(negatives)
-        return (pos, neg), targets
+        if not hard_negatives:
+            return (pos, neg, None), targets
+        example = self.example_of_rows(batch)                                         # (m,)
+        b = len(batch["member_ptr"]) - 1
+        with torch.no_grad():
+            counts = torch.bincount(example, minlength=b).clamp_min(1).unsqueeze(1)
+            query = h.new_zeros(b, h.shape[1]).index_add_(0, example, h.detach()) / counts   # (b, dim)
+            hard, ok = top_absent(query, self.output_vectors(), self.output_bias(), batch["member_ptr"],
+                                  batch["members"], hard_negatives)                   # (b, k), (b, k)
+        hard_logits = torch.einsum("md,mkd->mk", h, self.output_vectors(hard)[example])       # (m, k)
+        if bias is not None:
+            hard_logits = hard_logits + self.output_bias(hard)[example]
+        hard_logits = hard_logits.masked_fill(~ok[example], float("-inf"))
+        n = self.n_tracks
+        offset = torch.arange(b, device=hard.device).unsqueeze(1) * n
+        repeated = torch.isin(offset + negatives.unsqueeze(0), (offset + hard)[ok])   # (b, s)
+        neg = neg.masked_fill(repeated[example], float("-inf"))
+        return (pos, neg, hard_logits), targets
+
+
+@torch.no_grad()
+def top_absent(query: torch.Tensor, vectors: torch.Tensor, bias: torch.Tensor | None, member_ptr: torch.Tensor,
+               members: torch.Tensor, k: int, block_floats: int = HARD_BLOCK_FLOATS):
+    """Per row of ``query`` (b, dim), the ``k`` songs with the highest ``query . v + bias`` that are not among
+    the row's members (CSR ``member_ptr`` (b + 1,), ``members``): (ids (b, k) int64, ok (b, k) bool; False
+    only where the catalogue has fewer than k other songs). Scores ``block_floats`` at a time."""
+    b, n = query.shape[0], vectors.shape[0]
+    counts = member_ptr[1:] - member_ptr[:-1]
+    width = min(n, k + (int(counts.max()) if b else 0))    # enough to keep k after dropping the members
+    step = max(width, block_floats // max(1, b))
+    top_v = top_i = None
+    for lo in range(0, n, step):
+        scores = query @ vectors[lo : lo + step].T                                    # (b, step)
+        if bias is not None:
+            scores += bias[lo : lo + step]
+        v, i = scores.topk(min(width, scores.shape[1]), dim=1)
+        i = i + lo
+        if top_v is not None:
+            v, i = torch.cat([top_v, v], 1), torch.cat([top_i, i], 1)
+            v, pick = v.topk(width, dim=1)
+            i = i.gather(1, pick)
+        top_v, top_i = v, i
+    owner = torch.repeat_interleave(torch.arange(b, device=query.device), counts)
+    member = torch.isin(torch.arange(b, device=query.device).unsqueeze(1) * n + top_i, owner * n + members)
+    order = torch.sort(member.to(torch.int8), dim=1, stable=True).indices[:, :k]   # non-members first, by score
+    ids, ok = top_i.gather(1, order), ~member.gather(1, order)
+    if ids.shape[1] < k:  # a catalogue smaller than k
+        pad = k - ids.shape[1]
+        ids = torch.cat([ids, ids.new_zeros(b, pad)], 1)
+        ok = torch.cat([ok, ok.new_zeros(b, pad)], 1)
+    return ids, ok
 
 
 def load_state(cls: type[PlaylistNet], config, state: dict[str, torch.Tensor]) -> PlaylistNet:

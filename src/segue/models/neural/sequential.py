@@ -19,7 +19,7 @@ SEARCH_SPACE = {
     "dim": {"choices": [32, 64, 128]},
     "layers": {"low": 1, "high": 3},
     "dropout": {"low": 0.0, "high": 0.3},
-    "lr": {"low": 3e-4, "high": 1e-2, "log": True},
+    "lr": {"low": 1e-4, "high": 3e-3, "log": True},
 }
 
 

@@ -16,7 +16,12 @@ Full softmax while the catalogue has at most ``full_softmax_max`` songs (by defa
 4,000,000 on CUDA: on an H200 the full MPD's 2.26M-song softmax costs 37 ms a step); above that a sampled
 softmax: ``negatives`` shared negatives per batch drawn log-uniformly over the popularity rank, every logit
 corrected by -log(expected count) (log-Q) and accidental hits masked, which keeps a step's memory
-independent of the catalogue.
+independent of the catalogue. ``hard_negatives`` (off by default) adds, per example (pair or window), the
+songs scoring highest for it (the mean of its rows' vectors against every song, in blocks) that are not in
+its playlist, as in APC-RTA's hard negatives; they enter the softmax exactly, without a log-Q term, and a
+sampled negative that is also one of them is masked so that no song counts twice. No gain beyond noise on
+the generator for either model (README); the mining scores every song for every example, which on a CPU
+costs meanvar (512 pairs a batch) 5-9x its step time.
 
 Sparse updates (``sparse``, on by default; used with the sampled softmax only): a step touches the batch's
 seed, target and negative songs -- about 17k of 2.26M song rows at batch 512 -- and their albums and
@@ -206,8 +211,9 @@ def make_optimizer(net: torch.nn.Module, config: NeuralConfig, sparse: bool = Fa
             flat.append(param)
     dense = [{"params": weights, "weight_decay": config.weight_decay},
              {"params": flat, "weight_decay": 0.0}]
-    rows = [{"params": tables, "weight_decay": config.embedding_decay},
-            {"params": bias, "weight_decay": 0.0}]
+    table_lr = config.lr * config.table_lr
+    rows = [{"params": tables, "weight_decay": config.embedding_decay, "lr": table_lr},
+            {"params": bias, "weight_decay": 0.0, "lr": table_lr}]
     title = [{"params": always_rows, "weight_decay": config.embedding_decay}]
     if not sparse:
         dense, rows = rows + dense, title
@@ -240,12 +246,14 @@ class LogUniformSampler:
         return self.order[rank]
 
 
-def sampled_softmax_loss(pos, neg, targets, negatives, log_q, s: int) -> torch.Tensor:
-    """Cross-entropy over [target, negatives] with log-Q correction and accidental hits masked."""
+def sampled_softmax_loss(pos, neg, targets, negatives, log_q, s: int, hard=None) -> torch.Tensor:
+    """Cross-entropy over [target, negatives, hard negatives] with log-Q correction and accidental hits
+    masked. Hard negatives (chosen, not sampled) enter the partition sum exactly, so they take no log-Q term;
+    the sampled ones estimate the rest of it (the forward masked those that are also hard negatives)."""
     pos = pos - (log_q[targets] + math.log(s))
     neg = neg - (log_q[negatives] + math.log(s)).unsqueeze(0)
     neg = neg.masked_fill(negatives.unsqueeze(0) == targets.unsqueeze(1), float("-inf"))
-    logits = torch.cat([pos.unsqueeze(1), neg], dim=1)
+    logits = torch.cat([pos.unsqueeze(1), neg] + ([] if hard is None else [hard]), dim=1)
     return F.cross_entropy(logits, torch.zeros(len(targets), dtype=torch.long, device=logits.device))
 
 
@@ -254,8 +262,8 @@ def train_step(model, optimizer: Optimizers, batch: dict, config: NeuralConfig,
     """One optimisation step on a collated batch (sampled softmax when ``sampler`` is given); the loss."""
     if sampler is not None:
         negatives = sampler.sample(config.negatives)
-        (pos, neg), targets = model(batch, negatives)
-        loss = sampled_softmax_loss(pos, neg, targets, negatives, sampler.log_q, config.negatives)
+        (pos, neg, hard), targets = model(batch, negatives, config.hard_negatives)
+        loss = sampled_softmax_loss(pos, neg, targets, negatives, sampler.log_q, config.negatives, hard)
     else:
         logits, targets = model(batch)
         loss = F.cross_entropy(logits, targets)
