@@ -130,8 +130,9 @@ def test_features_do_not_depend_on_the_batch(model, store):
     seeds = [seeds_of_genre(store, g, n) for g, n in zip(range(N_GENRES), (0, 1, 3, 5, 8, 2, 4, 6))]
     titles = [GENRES[g] if g % 3 else None for g in range(N_GENRES)]
     indptr = np.concatenate([[0], np.cumsum([len(s) for s in seeds])])
-    batch = candidate_block(model.models, model.context, indptr, np.concatenate(seeds).astype(np.int32), titles,
-                            model.config.n_candidates)
+    indices = np.concatenate(seeds).astype(np.int32)
+    batch = candidate_block(model.models, model.context, indptr, indices, titles, model.config.n_candidates)
+    np.testing.assert_array_equal(indices, np.concatenate(seeds))  # the caller's seeds are left as they were
     for row in range(N_GENRES):
         one = candidate_block(model.models, model.context, np.array([0, len(seeds[row])]),
                               seeds[row].astype(np.int32), [titles[row]], model.config.n_candidates)

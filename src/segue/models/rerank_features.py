@@ -444,7 +444,8 @@ def neighbour_evidence(context: FeatureContext, indptr: np.ndarray, indices: np.
     playlists = context.playlists
     n_playlists, n_tracks = playlists.shape
     b = len(indptr) - 1
-    seeds = sp.csr_matrix((np.ones(len(indices), np.float32), indices, indptr), shape=(b, n_tracks))
+    # copies: scipy sorts a CSR's indices in place, and the caller's seeds keep their playlist order
+    seeds = sp.csr_matrix((np.ones(len(indices), np.float32), indices.copy(), indptr.copy()), shape=(b, n_tracks))
     seeds.sum_duplicates()
     seeds.data[:] = 1.0
     n_seeds = np.diff(seeds.indptr)
