@@ -94,7 +94,7 @@ def main() -> None:
             for name, candidate in model.models.items():
                 measured[name] = lambda c=candidate: c._score_with_fallback(ptr, idx, titles)
             measured["features"] = lambda: candidate_block(model.models, model.context, ptr, idx, titles,
-                                                           config.n_candidates)
+                                                           config.n_candidates, neighbours=config.neighbours)
             measured["rerank"] = lambda: model.recommend((ptr, idx), k=500, titles=titles)
             for name, fn in measured.items():
                 result, seconds, peak = timed_peak(fn)

@@ -20,7 +20,13 @@ from segue.errors import InputError
 from segue.io import read_json, write_json
 from segue.models.base import load_model
 from segue.models.rerank import REPORT_JSON, REPORT_PNG, Rerank, RerankConfig
-from segue.models.rerank_features import candidate_block, feature_names, make_ranker_split
+from segue.models.rerank_features import (
+    FeatureContext,
+    candidate_block,
+    feature_names,
+    make_ranker_split,
+    neighbour_evidence,
+)
 
 SMALL = {"candidate_settings": "als.factors=16,als.iterations=8,als.alpha=10,cooccur.neighbors=40",
          "n_candidates": 60, "num_trees": 30, "ranker_fraction": 0.3}
@@ -124,8 +130,9 @@ def test_features_do_not_depend_on_the_batch(model, store):
     seeds = [seeds_of_genre(store, g, n) for g, n in zip(range(N_GENRES), (0, 1, 3, 5, 8, 2, 4, 6))]
     titles = [GENRES[g] if g % 3 else None for g in range(N_GENRES)]
     indptr = np.concatenate([[0], np.cumsum([len(s) for s in seeds])])
-    batch = candidate_block(model.models, model.context, indptr, np.concatenate(seeds).astype(np.int32), titles,
-                            model.config.n_candidates)
+    indices = np.concatenate(seeds).astype(np.int32)
+    batch = candidate_block(model.models, model.context, indptr, indices, titles, model.config.n_candidates)
+    np.testing.assert_array_equal(indices, np.concatenate(seeds))  # the caller's seeds are left as they were
     for row in range(N_GENRES):
         one = candidate_block(model.models, model.context, np.array([0, len(seeds[row])]),
                               seeds[row].astype(np.int32), [titles[row]], model.config.n_candidates)
@@ -206,3 +213,27 @@ def test_the_sequential_model_is_a_candidate_source(store, tmp_path):
     assert sorted(p.name for p in (tmp_path / "rerank" / "candidates").iterdir()) == ["cooccur", "sequential"]
     assert set(read_json(tmp_path / "rerank" / REPORT_JSON)["feature_gain"]) == set(
         feature_names(["cooccur", "sequential"]))
+
+
+def test_neighbour_evidence_matches_a_direct_count(tmp_path):
+    """kNN features: the idf-weighted cosine neighbours of each playlist, counted the slow way."""
+    store = build_store(long_playlists(n=60, seed=5), tmp_path / "knn")
+    context = FeatureContext.from_store(store)
+    matrix = store.csr(binary=True).toarray() > 0
+    seeds = [np.array([3, 17, 40], np.int32), np.zeros(0, np.int32), np.array([8, 8, 120], np.int32)]
+    indptr = np.concatenate([[0], np.cumsum([len(s) for s in seeds])])
+    candidates = np.arange(store.n_tracks)
+    keys = np.concatenate([row * np.int64(store.n_tracks) + candidates for row in range(len(seeds))])
+    summed, share = neighbour_evidence(context, indptr, np.concatenate(seeds), keys, neighbours=4)
+    idf = np.log((store.n_playlists + 1.0) / (matrix.sum(0) + 1.0))
+    for row, mine in enumerate(seeds):
+        part = slice(row * store.n_tracks, (row + 1) * store.n_tracks)
+        mine = np.unique(mine)
+        if len(mine) == 0:
+            assert not summed[part].any() and not share[part].any()
+            continue
+        similarity = matrix[:, mine] @ idf[mine] / np.sqrt(matrix.sum(1) * len(mine))
+        order = np.lexsort((np.arange(len(similarity)), -similarity))
+        near = order[:4][similarity[order[:4]] > 0]
+        np.testing.assert_allclose(summed[part], similarity[near] @ matrix[near], rtol=1e-5)
+        np.testing.assert_allclose(share[part], matrix[near].sum(0) / len(near), rtol=1e-6)

@@ -16,13 +16,16 @@ album and artist popularity (log share of playlists); how many seeds share the c
 over the last ``RECENT_SEEDS`` seeds and with the last seed alone, since a continuation resembles the
 playlist's end); whether the candidate shares the last seed's artist / album; ALS dot products with the mean
 seed factor and the last seed's factor; playlist facts (seed count, titled, distinct artists and
-albums per seed, mean seed popularity); |log| ratio of the candidate's duration to the seeds' mean duration.
+albums per seed, mean seed popularity); |log| ratio of the candidate's duration to the seeds' mean duration;
+playlist-neighbour evidence (:func:`neighbour_evidence`: the summed similarity and the share of the playlist's
+most similar training playlists that hold the candidate).
 Whether the seeds were the first or random tracks is not a feature: ``recommend`` is given seed ids only.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from functools import cached_property
 
 import numpy as np
 import pyarrow.compute as pc
@@ -35,7 +38,11 @@ from segue.models.base import top_k
 
 RECENT_SEEDS = 5
 FOLLOW_WINDOW = 3
+# similar training playlists the kNN features read: user-based kNN with ~100 neighbours was a strong signal on
+# the real MPD for several top-10 challenge teams; 100 and 300 measured alike here (README two-stage section)
+NEIGHBOURS = 100
 CONTEXT_FILE = "context.npz"
+SPARSE_FIELDS = ("follows", "playlists")
 
 
 # ---- the ranker split --------------------------------------------------------------------------------
@@ -146,6 +153,7 @@ class FeatureContext:
     track_album: np.ndarray  # (n_tracks,) int32, -1 unknown
     log_duration: np.ndarray  # (n_tracks,) float32 log(duration_ms), NaN unknown
     follows: sp.csr_matrix  # (n_tracks, n_tracks) share of i's playlists where j comes 1..FOLLOW_WINDOW after i
+    playlists: sp.csr_matrix  # (n_playlists, n_tracks) binary: which training playlists hold which tracks
 
     @classmethod
     def from_store(cls, store: Store) -> "FeatureContext":
@@ -170,23 +178,33 @@ class FeatureContext:
             track_album=np.asarray(store.track_album, dtype=np.int32),
             log_duration=log_duration,
             follows=follow_matrix(store.indptr, store.indices, store.n_tracks, counts),
+            playlists=store.csr(binary=True),
         )
 
     def save(self, directory) -> None:
-        arrays = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "follows"}
+        arrays = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in SPARSE_FIELDS}
         save_npz(directory / CONTEXT_FILE, **arrays, follows_data=self.follows.data,
-                 follows_indices=self.follows.indices, follows_indptr=self.follows.indptr)
+                 follows_indices=self.follows.indices, follows_indptr=self.follows.indptr,
+                 playlists_indices=self.playlists.indices, playlists_indptr=self.playlists.indptr)
 
     @classmethod
     def load(cls, directory, n_tracks: int) -> "FeatureContext":
         arrays = load_npz(directory / CONTEXT_FILE)
         follows = sp.csr_matrix((arrays.pop("follows_data"), arrays.pop("follows_indices"),
                                  arrays.pop("follows_indptr")), shape=(n_tracks, n_tracks))
-        context = cls(**{f.name: arrays[f.name] for f in dataclasses.fields(cls) if f.name != "follows"},
-                      follows=follows)
+        indices, indptr = arrays.pop("playlists_indices"), arrays.pop("playlists_indptr")
+        playlists = sp.csr_matrix((np.ones(len(indices), np.float32), indices, indptr),
+                                  shape=(len(indptr) - 1, n_tracks))
+        context = cls(**{f.name: arrays[f.name] for f in dataclasses.fields(cls) if f.name not in SPARSE_FIELDS},
+                      follows=follows, playlists=playlists)
         if any(len(arrays[name]) != n_tracks for name in arrays):
             raise ValueError(f"{CONTEXT_FILE} does not match config.json's {n_tracks} tracks")
         return context
+
+    @cached_property
+    def playlists_by_track(self) -> sp.csr_matrix:
+        """(n_tracks, n_playlists) the transpose of ``playlists``, for seed -> playlist overlaps."""
+        return self.playlists.T.tocsr()
 
 
 def follow_matrix(indptr: np.ndarray, indices: np.ndarray, n_tracks: int, counts: np.ndarray) -> sp.csr_matrix:
@@ -213,11 +231,12 @@ TRACK_FEATURES = ("track_share", "album_share", "artist_share", "n_models", "sam
 COOCCUR_FEATURES = ("cooc_max", "cooc_mean", "cooc_sum", "cooc_recent_max", "cooc_last")
 ALS_FEATURES = ("als_seed_mean_dot", "als_last_dot")
 FOLLOW_FEATURES = ("follows_max", "follows_sum", "follows_last")
+NEIGHBOUR_FEATURES = ("knn_score", "knn_share")
 
 
 def feature_names(model_names: list[str]) -> list[str]:
     names = [f"{m}_{kind}" for m in model_names for kind in ("score", "rank")]
-    names += list(TRACK_FEATURES) + list(PLAYLIST_FEATURES) + list(FOLLOW_FEATURES)
+    names += list(TRACK_FEATURES) + list(PLAYLIST_FEATURES) + list(FOLLOW_FEATURES) + list(NEIGHBOUR_FEATURES)
     if "cooccur" in model_names:
         names += list(COOCCUR_FEATURES)
     if "als" in model_names:
@@ -238,8 +257,10 @@ class CandidateBlock:
 
 
 def candidate_block(models: dict, context: FeatureContext, indptr: np.ndarray, indices: np.ndarray,
-                    titles: list[str | None] | None, n_candidates: int, recall_width: int = 0) -> CandidateBlock:
-    """Candidates (union of each model's top ``n_candidates``, seeds excluded) and their features.
+                    titles: list[str | None] | None, n_candidates: int, recall_width: int = 0,
+                    neighbours: int = NEIGHBOURS) -> CandidateBlock:
+    """Candidates (union of each model's top ``n_candidates``, seeds excluded) and their features
+    (``neighbours``: how many similar training playlists the kNN features read).
 
     ``recall_width`` > ``n_candidates`` also collects the wider union (``recall_keys``, ``recall_rank``) to
     measure candidate recall at larger n; the candidates and their features do not change with it.
@@ -303,6 +324,7 @@ def candidate_block(models: dict, context: FeatureContext, indptr: np.ndarray, i
         follows_max, follows_sum, _, follows_last = _seed_similarity(context.follows, indptr, indices, keys,
                                                                       recent=False)
         columns += [follows_max, follows_sum, follows_last]
+        columns += neighbour_evidence(context, indptr, indices, keys, neighbours)
         if "cooccur" in models:
             cooc_max, cooc_sum, cooc_recent, cooc_last = _seed_similarity(models["cooccur"].similarity, indptr,
                                                                           indices, keys)
@@ -410,3 +432,42 @@ def _als_dots(factors, seed_row, seed_track, rows, tracks, last, b) -> list[np.n
     mean_dot[last < 0] = np.nan
     last_dot[last < 0] = np.nan
     return [mean_dot, last_dot]
+
+
+def neighbour_evidence(context: FeatureContext, indptr: np.ndarray, indices: np.ndarray, keys: np.ndarray,
+                       neighbours: int) -> list[np.ndarray]:
+    """User-based kNN over the training playlists: each playlist's ``neighbours`` most similar training playlists
+    by seed overlap (cosine, each seed weighted by its idf = log(playlists / playlists holding it), so a shared
+    rare song says more than a shared hit), then per (row, candidate) key the summed similarity of the
+    neighbours holding the candidate and the share of neighbours holding it. Playlists without seeds get 0.
+    A row's neighbours come from its own seeds only, so they do not depend on the batch."""
+    playlists = context.playlists
+    n_playlists, n_tracks = playlists.shape
+    b = len(indptr) - 1
+    # copies: scipy sorts a CSR's indices in place, and the caller's seeds keep their playlist order
+    seeds = sp.csr_matrix((np.ones(len(indices), np.float32), indices.copy(), indptr.copy()), shape=(b, n_tracks))
+    seeds.sum_duplicates()
+    seeds.data[:] = 1.0
+    n_seeds = np.diff(seeds.indptr)
+    held = np.diff(context.playlists_by_track.indptr)[seeds.indices]
+    seeds.data = np.log((n_playlists + 1.0) / (held + 1.0)).astype(np.float32)
+    overlap = (seeds @ context.playlists_by_track).tocsr()
+    overlap.sort_indices()
+    row = np.repeat(np.arange(b), np.diff(overlap.indptr))
+    sizes = np.diff(playlists.indptr).astype(np.float32)
+    overlap.data /= np.sqrt(sizes[overlap.indices] * np.maximum(n_seeds[row], 1))
+    order = np.lexsort((-overlap.data, row))  # per row, most similar first (ties: lower playlist row first)
+    place = np.arange(len(order)) - overlap.indptr[row[order]]
+    keep = order[place < neighbours]
+    weights = sp.csr_matrix((overlap.data[keep], (row[keep], overlap.indices[keep])), shape=(b, n_playlists))
+    summed = _lookup_sparse(weights @ playlists, keys, n_tracks)
+    weights.data[:] = 1.0
+    held_by = _lookup_sparse(weights @ playlists, keys, n_tracks)
+    found = np.maximum(np.diff(weights.indptr), 1)[keys // n_tracks]
+    return [summed, held_by / found]
+
+
+def _lookup_sparse(matrix: sp.csr_matrix, keys: np.ndarray, n_tracks: int) -> np.ndarray:
+    """Values of a (b, n_tracks) sparse matrix at row * n_tracks + column keys (0 where absent)."""
+    coo = matrix.tocoo()
+    return np.nan_to_num(_lookup(keys, coo.row.astype(np.int64) * n_tracks + coo.col, coo.data), nan=0.0)
