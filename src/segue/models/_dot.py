@@ -271,7 +271,7 @@ def _widen(blend: RowBlend, slots: np.ndarray, outside: _Outside, row_ids: np.nd
     if len(need) == 0:
         return row_ids, scores
     r, c = outside.rows[need], outside.cols[need]
-    raw = np.einsum("ij,ij->i", queries[r], norm_order.vectors[c])
+    raw = _row_products(queries, norm_order.vectors, r, c)
     if norm_order.bias is not None:
         raw += norm_order.bias[c]
     base = raw.astype(np.float32) / divisor[r]
@@ -290,6 +290,16 @@ def _widen(blend: RowBlend, slots: np.ndarray, outside: _Outside, row_ids: np.nd
     pool_ids[np.isneginf(pool)] = np.iinfo(pool_ids.dtype).max  # -inf entries last (they come back as -1)
     order = np.lexsort((pool_ids, -pool), axis=1)[:, :k]
     return np.take_along_axis(pool_ids, order, axis=1), np.take_along_axis(pool, order, axis=1)
+
+
+def _row_products(queries: np.ndarray, vectors: np.ndarray, rows: np.ndarray, songs: np.ndarray) -> np.ndarray:
+    """``queries[rows[i]] . vectors[songs[i]]`` for every i, ``rows`` ascending: one matrix-vector product per
+    block row (a block holds few rows; an element-wise einsum over the gathered pairs was 3x slower)."""
+    out = np.empty(len(rows), dtype=np.float32)
+    ends = np.flatnonzero(np.diff(rows)) + 1
+    for lo, hi in zip(np.concatenate([[0], ends]).tolist(), np.concatenate([ends, [len(rows)]]).tolist()):
+        out[lo:hi] = vectors[songs[lo:hi]] @ queries[rows[lo]]
+    return out
 
 
 def seed_keys(seed_ptr: np.ndarray, seed_idx: np.ndarray, rows: np.ndarray) -> np.ndarray:
