@@ -447,7 +447,6 @@ def neighbour_evidence(context: FeatureContext, indptr: np.ndarray, indices: np.
     # copies: scipy sorts a CSR's indices in place, and the caller's seeds keep their playlist order
     seeds = sp.csr_matrix((np.ones(len(indices), np.float32), indices.copy(), indptr.copy()), shape=(b, n_tracks))
     seeds.sum_duplicates()
-    seeds.data[:] = 1.0
     n_seeds = np.diff(seeds.indptr)
     held = np.diff(context.playlists_by_track.indptr)[seeds.indices]
     seeds.data = np.log((n_playlists + 1.0) / (held + 1.0)).astype(np.float32)
