@@ -134,6 +134,7 @@ class ALS(Recommender):
         self._unseen = np.flatnonzero(self.item_playlists <= 0)  # ids: cheaper to mask than a boolean row
         self._unseen_mask = self.item_playlists <= 0
         self._norm = None  # the pruned top-k's song order, built on first use
+        self._blend_past = None  # (order, weight, its largest values past each level) for the title blend
 
     # ---- inference ---------------------------------------------------------------------------
     def fold_in(self, indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
@@ -178,7 +179,7 @@ class ALS(Recommender):
             terms = terms([titles[r] for r in rows], factor) if terms is not None else None
             if terms is None:
                 return None
-            cached = getattr(self, "_blend_past", None)  # (order, weight, past): one pass over the catalogue
+            cached = self._blend_past  # one pass over the catalogue, kept while the order and weight stay
             if cached is None or cached[0] is not norm_order or cached[1] is not terms.weight:
                 self._blend_past = cached = (norm_order, terms.weight, norm_order.past(terms.weight))
             blend = RowBlend(terms, rows, cached[2])
@@ -186,7 +187,7 @@ class ALS(Recommender):
                             never=self._unseen_mask, scale=True, blend=blend)
 
     def _norm_order(self) -> NormOrder | None:
-        if getattr(self, "_norm", None) is None:
+        if self._norm is None:
             self._norm = (NormOrder.build(self.item_factors),)
         return self._norm[0]
 
