@@ -128,6 +128,37 @@ def test_a_playlist_no_level_can_answer_goes_dense_after_the_first_level(monkeyp
     assert not exact[0] and blocks == [256, 512]
 
 
+def test_support_songs_past_the_head_are_scored_only_where_the_level_answers(monkeypatch):
+    """A title-like blend's support songs past the head cost one product each; a row the level cannot answer
+    (equal-length vectors: no k-th score beats the bound) never pays for them, a row it answers does."""
+    import segue.models._dot as dot
+
+    rng = np.random.default_rng(6)
+    _, _, popularity = catalogue(2, False)
+    blend = title_blend(rng, 1, popularity, np.zeros(N_SONGS, bool))
+    pairs = []
+    real = dot._row_products
+    monkeypatch.setattr(dot, "_row_products",
+                        lambda q, v, rows, songs: pairs.append(len(rows)) or real(q, v, rows, songs))
+
+    flat = rng.standard_normal((N_SONGS, DIM)).astype(np.float32)
+    flat /= np.linalg.norm(flat, axis=1, keepdims=True)
+    norm_order = NormOrder.build(flat, first=512, share=0.25)
+    query = rng.standard_normal((1, DIM)).astype(np.float32)
+    no_seeds = np.array([0, 0]), np.zeros(0, np.int32)
+    row_blend = RowBlend(blend, np.array([0]), norm_order.past(popularity))
+    _, _, exact = pruned_top_k(norm_order, query, 20, *no_seeds, True, scale=True, blend=row_blend)
+    assert not exact[0] and pairs == []
+
+    vectors, _, _ = catalogue(2, False)
+    norm_order = NormOrder.build(vectors, first=512, share=0.25)
+    row_blend = RowBlend(blend, np.array([0]), norm_order.past(popularity))
+    query = vectors[norm_order.order[:1]]  # the longest song's direction: its best songs lead the head
+    ids, scores, exact = pruned_top_k(norm_order, query, 20, *no_seeds, True, scale=True, blend=row_blend)
+    want_ids, _ = dense_top_k(vectors, None, query, 20, *no_seeds, None, True, np.array([0]), blend)
+    assert exact[0] and pairs and ids[0].tolist() == want_ids[0].tolist()
+
+
 def test_suffix_max():
     values = np.array([3.0, 1.0, 2.0, 0.5])
     np.testing.assert_array_equal(suffix_max(values, np.array([0, 1, 2, 3, 4])), [3.0, 2.0, 2.0, 0.5, -np.inf])

@@ -175,6 +175,13 @@ def pruned_top_k(norm_order: NormOrder, queries: np.ndarray, k: int, seed_ptr: n
         found, scores = top_k(block, k)
         row_ids = head_ids.astype(np.int32)[np.maximum(found, 0)]
         if outside is not None and len(outside.rows):  # support songs past the head that may still matter
+            # only in the rows this level answers with the head's k-th score alone: widening only raises it, so
+            # they stay answered; the others go on to a later level, whose head scores more of these songs anyway
+            head_kth = scores[:, k - 1]
+            answerable = np.isfinite(head_kth) & (_loosened(bound[:, level]) < head_kth)
+            if scale:
+                answerable &= top > _loosened(raw_bound[:, level])
+            outside = outside.take(answerable[outside.rows])
             row_ids, scores = _widen(blend, slot[pending], outside, row_ids, scores, norm_order, queries[pending],
                                      divisor, never, seeds)
         row_ids = np.where(np.isfinite(scores), row_ids, -1)
@@ -231,6 +238,9 @@ class _Outside:
     entries: np.ndarray
     upper: np.ndarray
 
+    def take(self, keep: np.ndarray) -> "_Outside":
+        return _Outside(self.rows[keep], self.cols[keep], self.entries[keep], self.upper[keep])
+
 
 def _add_blend(blend: RowBlend, slots: np.ndarray, block: np.ndarray, head_ids: np.ndarray, position: np.ndarray,
                norm_order: NormOrder, q_norm: np.ndarray, divisor: np.ndarray) -> _Outside | None:
@@ -267,6 +277,8 @@ def _widen(blend: RowBlend, slots: np.ndarray, outside: _Outside, row_ids: np.nd
     song outside the head's top k ranks after its k-th, which ranks no better than the merged k-th.
     ``seeds``: sorted ``block row << 32 | song`` keys of the seeds to exclude, or None."""
     k = scores.shape[1]
+    if len(outside.rows) == 0:
+        return row_ids, scores
     need = np.flatnonzero(~(_loosened(outside.upper) < scores[outside.rows, k - 1]))
     if len(need) == 0:
         return row_ids, scores
