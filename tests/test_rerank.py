@@ -178,7 +178,34 @@ def test_ranker_training_is_deterministic(store):
     assert first.ranker.model_to_string() == second.ranker.model_to_string()
 
 
+def test_each_fold_has_candidate_models_fitted_without_it(store, monkeypatch):
+    """Cross-fitting: the ranker playlists fall into ranker_folds disjoint folds, and each
+    fold's features come from candidate models fitted on the store minus that fold (never minus another); the
+    folds are of equal size."""
+    held_out, featured = [], []
+    fit_without, ranker_data = Rerank.fit_candidates_without, Rerank._ranker_data
+
+    def record_fit(self, train, rows, progress=False):
+        held_out.append(np.sort(rows))
+        return fit_without(self, train, rows, progress)
+
+    def record_features(self, split, progress, label=""):
+        featured.append(np.sort(split.rows))
+        return ranker_data(self, split, progress, label)
+
+    monkeypatch.setattr(Rerank, "fit_candidates_without", record_fit)
+    monkeypatch.setattr(Rerank, "_ranker_data", record_features)
+    model = Rerank(apply_overrides(RerankConfig(), {**SMALL, "ranker_folds": 3, "ranker_fraction": 0.1,
+                                                     "refit": False})).fit(store)
+    assert len(held_out) == 3 and all(np.array_equal(a, b) for a, b in zip(held_out, featured))
+    assert len(np.unique(np.concatenate(held_out))) == sum(map(len, held_out)) == model.fit_info["ranker_playlists"]
+    assert max(map(len, held_out)) - min(map(len, held_out)) <= 1
+    assert model.fit_info["ranker_folds"] == 3
+
+
 def test_bad_settings_are_refused():
+    with pytest.raises(InputError, match="holds out the whole store"):
+        RerankConfig(ranker_folds=4, ranker_fraction=0.25)
     with pytest.raises(InputError, match="other than rerank"):
         RerankConfig(candidates="als,rerank")
     with pytest.raises(InputError, match="at least one model"):
