@@ -72,6 +72,21 @@ def test_evaluate_prints_a_table_and_writes_json_and_report(evaluated):
     assert "NDCG is Spotify's challenge definition" in md
 
 
+def test_evaluate_compares_later_models_with_the_first_on_the_same_playlists(evaluated):
+    result, data, report = evaluated
+    assert "paired" not in data["pop"]
+    paired = data["pop2"]["paired"]
+    assert paired["against"] == "pop"
+    for metric in ("r_precision", "ndcg", "clicks"):
+        diff = paired[metric]
+        assert diff["diff"] == pytest.approx(data["pop2"]["overall"][metric] - data["pop"]["overall"][metric])
+        assert diff["ci95"][0] <= diff["diff"] <= diff["ci95"][1] and diff["n"] == 30
+    out = " ".join(result.output.split())
+    assert "difference from pop, paired 95% bootstrap CI" in out
+    assert f"{paired['ndcg']['diff']:+.4f} [{paired['ndcg']['ci95'][0]:+.4f}" in out
+    assert "difference from pop" in (report.parent / "eval.md").read_text()
+
+
 @pytest.fixture(scope="module")
 def submission(workdir):
     """A valid plain-text submission of the `pop` model for the split's challenge set."""

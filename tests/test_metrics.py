@@ -12,6 +12,7 @@ from segue.evaluate.metrics import (
     bootstrap_ci,
     compute_metrics,
     first_occurrence,
+    paired_difference,
     reference_metrics,
     summarise,
 )
@@ -246,3 +247,20 @@ def test_summarise_per_category_and_overall():
     lo, hi = out["ci95"]["r_precision"]
     assert 0 <= lo <= 0.5 <= hi <= 1
     assert out["ci95"]["r_precision_artist"] is None and out["overall"]["r_precision_artist"] is None
+
+
+def test_paired_difference_cancels_what_both_models_share():
+    """Two models whose per-playlist scores differ by a small constant over widely varying playlists: the
+    paired CI is tight around the constant (the unpaired CIs would overlap); NaN playlists are left out."""
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0, 1, 400)
+    better = base + 0.01
+    base[3] = np.nan
+    diff = paired_difference({"ndcg": base, "r_precision": base}, {"ndcg": better, "r_precision": base})
+    assert diff["ndcg"]["n"] == 399
+    assert diff["ndcg"]["diff"] == pytest.approx(0.01)
+    assert diff["ndcg"]["ci95"] == pytest.approx([0.01, 0.01])
+    assert diff["ndcg"]["relative"] == pytest.approx(0.01 / np.nanmean(base))
+    assert diff["r_precision"]["diff"] == 0 and "clicks" not in diff
+    with pytest.raises(ValueError, match="same split"):
+        paired_difference({"ndcg": base}, {"ndcg": base[:10]})

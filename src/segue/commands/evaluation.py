@@ -24,9 +24,13 @@ FORCE_HELP = "Go on (with a loud warning) when the model was not trained on the 
 
 def _print_table(results: dict, title: str) -> None:
     """One comparison table, never squeezed below the width its cells need; says which NDCG it shows."""
-    from segue.evaluate.report import NDCG_NOTE, print_wide, table_rows
+    from segue.evaluate.report import NDCG_NOTE, paired_rows, print_wide, table_rows
 
     print_wide(console, *table_rows(results), title=title, caption=NDCG_NOTE)
+    paired = paired_rows(results)
+    if paired:
+        paired_title, header, rows = paired
+        print_wide(console, header, rows, title=paired_title)
 
 
 @command("split")

@@ -307,6 +307,32 @@ def summarise(values: dict[str, np.ndarray], categories: np.ndarray, ci: bool = 
     return result
 
 
+PAIRED_METRICS = ("r_precision", "ndcg", "clicks")
+
+
+def paired_difference(reference: dict[str, np.ndarray], other: dict[str, np.ndarray],
+                      metrics: tuple[str, ...] = PAIRED_METRICS) -> dict:
+    """``other - reference`` on the same playlists: per metric the mean per-playlist difference, its paired
+    bootstrap 95% CI (resampling playlists, so what both models share cancels) and the relative change of the
+    means (None when the reference mean is 0). Playlists where either value is NaN are left out."""
+    names = [m for m in metrics if m in reference and m in other]
+    out = {}
+    for j, m in enumerate(names):
+        a, b = np.asarray(reference[m], np.float64), np.asarray(other[m], np.float64)
+        if a.shape != b.shape:
+            raise ValueError(f"paired_difference: {m} has {len(a)} and {len(b)} playlists; score the same split")
+        both = np.isfinite(a) & np.isfinite(b)
+        diff = (b - a)[both]
+        if len(diff) == 0:
+            out[m] = {"diff": None, "ci95": None, "relative": None, "n": 0}
+            continue
+        lo, hi = bootstrap_ci(diff)[0]
+        base = float(a[both].mean())
+        out[m] = {"diff": float(diff.mean()), "ci95": [float(lo), float(hi)],
+                  "relative": float(diff.mean() / base) if base else None, "n": int(both.sum())}
+    return out
+
+
 def reference_metrics(recs: list, ground_truth: list, track_artist=None, k: int | None = None) -> dict[str, np.ndarray]:
     """The same metrics as :func:`compute_metrics`, written as a plain per-playlist Python loop.
 

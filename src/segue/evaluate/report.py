@@ -60,6 +60,31 @@ def table_rows(results: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+PAIRED_COLUMNS = (("r_precision", "R-prec"), ("ndcg", "NDCG"), ("clicks", "clicks"))
+
+
+def paired_rows(results: dict) -> tuple[str, list[str], list[list[str]]] | None:
+    """Each later model's difference from the first on the same playlists: title, header and rows, cells like
+    ``+0.0090 [+0.0061, +0.0119] +8.5%`` (the paired 95% bootstrap CI, the change relative to the first's mean).
+    None with fewer than two models."""
+    paired = {key: summary["paired"] for key, summary in results.items() if summary.get("paired")}
+    if not paired:
+        return None
+    against = next(iter(paired.values()))["against"]
+
+    def cell(entry: dict | None, digits: int) -> str:
+        if not entry or entry.get("diff") is None:
+            return "–"
+        lo, hi = entry["ci95"]
+        relative = "" if entry["relative"] is None else f" {100 * entry['relative']:+.1f}%"
+        return f"{entry['diff']:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]{relative}"
+
+    header = ["model", *(f"Δ {label}" for _, label in PAIRED_COLUMNS)]
+    rows = [[key, *(cell(diff.get(metric), 2 if metric == "clicks" else 4) for metric, _ in PAIRED_COLUMNS)]
+            for key, diff in paired.items()]
+    return f"difference from {against}, paired 95% bootstrap CI (same playlists)", header, rows
+
+
 def rich_table(header: list[str], rows: list[list[str]], title: str | None = None, caption: str | None = None):
     """A rich table: first column left-aligned, the figures right-aligned, cells never wrapped."""
     from rich.table import Table
@@ -89,6 +114,12 @@ def markdown(results: dict, title: str = "Evaluation") -> str:
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
     lines.extend("| " + " | ".join(row) + " |" for row in rows)
+    paired = paired_rows(results)
+    if paired:
+        title_line, p_header, p_rows = paired
+        lines += ["", f"Each later model's {title_line}:", "",
+                  "| " + " | ".join(p_header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(p_header) - 1)) + "|"]
+        lines.extend("| " + " | ".join(row) + " |" for row in p_rows)
     lines += ["", "Categories: " + "; ".join(f"{c} {CATEGORY_NAMES.get(int(c), '?')}" for c in categories_in(results)), ""]
     return "\n".join(lines)
 

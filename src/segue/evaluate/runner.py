@@ -21,7 +21,7 @@ from segue.data.challenge_set import ChallengeSet, load_answers, load_challenge
 from segue.data.split import SPLIT_FILE, TRAIN_DIR, Split, load_split
 from segue.data.store import MANIFEST_FILE, Store, csr_keep, csr_slice
 from segue.errors import InputError
-from segue.evaluate.metrics import Scores, compute_metrics, first_occurrence
+from segue.evaluate.metrics import Scores, compute_metrics, first_occurrence, paired_difference
 from segue.evaluate.submission import SUBMISSION_TRACKS, check_submission, read_submission, write_submission
 from segue.progress import progress_task
 
@@ -144,17 +144,24 @@ def evaluate_models(model_dirs: Sequence[str | os.PathLike], split_dir: str | os
 
     The model key is the directory's name (its full path when two names collide). Each summary has
     ``overall`` (metric means and ``n``), ``ci95`` (bootstrap bounds of the overall means),
-    ``per_category`` and ``info`` (model name, store, timing, unknown seeds/answers, warnings).
+    ``per_category`` and ``info`` (model name, store, timing, unknown seeds/answers, warnings); every model
+    after the first also has ``paired``, its difference from the first on the same playlists
+    (:func:`~segue.evaluate.metrics.paired_difference`, with ``against``: the first model's key).
     A model not trained on the split's training store is refused unless ``force`` (then warned about).
     """
     if not model_dirs:
         raise InputError("no model directories given; pass at least one (train one with `segue train`).")
     split = split_dir if isinstance(split_dir, Split) else load_split(split_dir)
     results = {}
+    first: tuple[str, Scores] | None = None
     for key, model_dir in zip(_model_keys(model_dirs), model_dirs):
         scores = evaluate_model(model_dir, split, k=k, store=store, progress=progress, force=force)
         summary = scores.summary(ci=ci)
         summary["info"] = scores.extra
+        if first is None:
+            first = key, scores
+        elif ci:
+            summary["paired"] = {"against": first[0], **paired_difference(first[1].values, scores.values)}
         results[key] = summary
         log.info("%s: R-precision %.4f", key, summary["overall"]["r_precision"] or float("nan"))
     return results
