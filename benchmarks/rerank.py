@@ -13,9 +13,10 @@ Peak memory is the process's peak RSS (VmHWM, reset before each stage) above the
 
 Extrapolation (2 cores / 24 GB): dense scoring is linear in the number of tracks, features and the ranker
 in the number of (playlist, candidate) rows; for the full challenge, 10,000 playlists x 1,000 candidates.
-Training on the full MPD: the candidate models are fitted twice (without the ranker playlists, then refitted
-on everything; their own costs are benchmarks/models.py's), plus the ranker playlists' candidates and features
-(dense scoring at the full track count) and LightGBM on their rows, scaled by rows from what was measured.
+Training on the full MPD: the candidate models are fitted ranker_folds + 1 times (without each fold of ranker
+playlists, then refitted on everything; their own costs are benchmarks/models.py's), plus the ranker
+playlists' candidates and features (dense scoring at the full track count) and LightGBM on their rows, scaled
+by rows from what was measured.
 """
 
 from __future__ import annotations
@@ -143,11 +144,12 @@ def main() -> None:
     print(f"  memory: dense blocks stay at ~{human(block_bytes)} (batch rows shrink as tracks grow); features "
           f"{human(rows / n * model.batch_rows() * 4 * block.features.shape[1])} per batch")
 
-    ranker_playlists = min(config.ranker_playlists, int(config.ranker_fraction * FULL["playlists"]))
+    folds = info.get("ranker_folds", 1)
+    ranker_playlists = folds * min(config.ranker_playlists, int(config.ranker_fraction * FULL["playlists"]))
     train_rows = info["ranker_rows"] / info["ranker_playlists"] * ranker_playlists
     fit_seconds = info["seconds"]
     train_parts = {
-        "candidate models (fit twice, by entries)": (fit_seconds["candidates"] + fit_seconds.get("refit", 0))
+        f"candidate models (fit {folds + 1}x, by entries)": (fit_seconds["candidates"] + fit_seconds.get("refit", 0))
         * FULL["entries"] / store.n_entries,
         "ranker playlists' dense scores": dense_per_playlist * ranker_playlists,
         "ranker features": feature_per_row * train_rows,
