@@ -82,7 +82,7 @@ class RerankConfig(ModelConfig):
     ranker_fraction: float = setting(0.1, gt=0.0, lt=1.0)  # ... or this share of the store, whichever is smaller
     # cross-fitting: disjoint ranker folds, each with candidate models fitted without it, so the ranker learns from
     # folds x the playlists while every candidate model still sees 1 - ranker_fraction of the store; 2 folds
-    # against 1: +0.0024 NDCG (paired CI above 0) at one more candidate fit (README two-stage section)
+    # against 1: +0.0022 NDCG (paired CI above 0) at one more candidate fit (README two-stage section)
     ranker_folds: int = setting(2, ge=1)
     min_holdouts: int = setting(5, ge=1)  # hidden tracks a ranker playlist keeps at least
     validation_fraction: float = setting(0.2, gt=0.0, lt=1.0)  # of the ranker playlists, for early stopping
