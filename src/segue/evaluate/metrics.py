@@ -317,7 +317,7 @@ def paired_difference(reference: dict[str, np.ndarray], other: dict[str, np.ndar
     means (None when the reference mean is 0). Playlists where either value is NaN are left out."""
     names = [m for m in metrics if m in reference and m in other]
     out = {}
-    for j, m in enumerate(names):
+    for m in names:
         a, b = np.asarray(reference[m], np.float64), np.asarray(other[m], np.float64)
         if a.shape != b.shape:
             raise ValueError(f"paired_difference: {m} has {len(a)} and {len(b)} playlists; score the same split")

@@ -160,10 +160,11 @@ class Rerank(Recommender):
                              "ranker; use a larger store or lower min_holdouts (or ranker_folds).")
         seconds = {"candidates": 0.0, "ranker_features": 0.0}
         parts = []
-        # every fold takes every ranker_folds-th playlist of the split: each holds all categories alike
-        split = split.subset(np.concatenate([np.arange(f, len(split), cfg.ranker_folds)
-                                             for f in range(cfg.ranker_folds)]))
-        bounds = np.linspace(0, len(split), cfg.ranker_folds + 1).round().astype(int)
+        # fold f takes every ranker_folds-th playlist of the split from the f-th on, so each holds every category
+        # alike; the split is reordered fold after fold, the order of the ranker rows
+        folds = [np.arange(f, len(split), cfg.ranker_folds) for f in range(cfg.ranker_folds)]
+        split = split.subset(np.concatenate(folds))
+        bounds = np.cumsum([0] + [len(f) for f in folds])
         for fold, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
             fold_split = split.subset(np.arange(lo, hi))
             clock = time.perf_counter()
