@@ -128,35 +128,37 @@ def test_a_playlist_no_level_can_answer_goes_dense_after_the_first_level(monkeyp
     assert not exact[0] and blocks == [256, 512]
 
 
-def test_support_songs_past_the_head_are_scored_only_where_the_level_answers(monkeypatch):
-    """A title-like blend's support songs past the head cost one product each; a row the level cannot answer
-    (equal-length vectors: no k-th score beats the bound) never pays for them, a row it answers does."""
+def test_support_songs_past_the_head_are_skipped_when_a_nearer_level_takes_the_row(monkeypatch):
+    """A title-like blend's support songs past the head cost one product each. A level scores them only for a
+    row it answers or would send to the last level or dense; a row it passes on to a nearer level (whose head
+    scores more of them anyway) skips them. Every answer stays the dense one."""
     import segue.models._dot as dot
 
     rng = np.random.default_rng(6)
-    _, _, popularity = catalogue(2, False)
-    blend = title_blend(rng, 1, popularity, np.zeros(N_SONGS, bool))
-    pairs = []
-    real = dot._row_products
-    monkeypatch.setattr(dot, "_row_products",
-                        lambda q, v, rows, songs: pairs.append(len(rows)) or real(q, v, rows, songs))
-
-    flat = rng.standard_normal((N_SONGS, DIM)).astype(np.float32)
-    flat /= np.linalg.norm(flat, axis=1, keepdims=True)
-    norm_order = NormOrder.build(flat, first=512, share=0.25)
-    query = rng.standard_normal((1, DIM)).astype(np.float32)
+    vectors, _, popularity = catalogue(2, False)
+    norm_order = NormOrder.build(vectors, first=512, share=0.5)
+    levels = norm_order.levels
+    events = []
+    real_products, real_top_k = dot._row_products, dot.top_k
+    monkeypatch.setattr(dot, "_row_products", lambda q, v, rows, songs: events.append("products")
+                        or real_products(q, v, rows, songs))
+    monkeypatch.setattr(dot, "top_k", lambda block, k: events.append(block.shape[1]) or real_top_k(block, k))
     no_seeds = np.array([0, 0]), np.zeros(0, np.int32)
-    row_blend = RowBlend(blend, np.array([0]), norm_order.past(popularity))
-    _, _, exact = pruned_top_k(norm_order, query, 20, *no_seeds, True, scale=True, blend=row_blend)
-    assert not exact[0] and pairs == []
-
-    vectors, _, _ = catalogue(2, False)
-    norm_order = NormOrder.build(vectors, first=512, share=0.25)
-    row_blend = RowBlend(blend, np.array([0]), norm_order.past(popularity))
-    query = vectors[norm_order.order[:1]]  # the longest song's direction: its best songs lead the head
-    ids, scores, exact = pruned_top_k(norm_order, query, 20, *no_seeds, True, scale=True, blend=row_blend)
-    want_ids, _ = dense_top_k(vectors, None, query, 20, *no_seeds, None, True, np.array([0]), blend)
-    assert exact[0] and pairs and ids[0].tolist() == want_ids[0].tolist()
+    skipped = 0
+    for _ in range(40):
+        blend = title_blend(rng, 1, popularity, np.zeros(N_SONGS, bool))
+        row_blend = RowBlend(blend, np.array([0]), norm_order.past(popularity))
+        query = rng.standard_normal((1, DIM)).astype(np.float32)
+        events.clear()
+        ids, _, exact = pruned_top_k(norm_order, query, 100, *no_seeds, True, scale=True, blend=row_blend)
+        if exact[0]:
+            want_ids, _ = dense_top_k(vectors, None, query, 100, *no_seeds, None, True, np.array([0]), blend)
+            assert ids[0].tolist() == want_ids[0].tolist()
+        for here, after in zip(events, events[1:]):
+            if here != "products" and after != "products":  # a level passed the row on without its products
+                assert after != levels[-1]  # ... only to a nearer level
+                skipped += 1
+    assert skipped > 0
 
 
 def test_suffix_max():

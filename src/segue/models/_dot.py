@@ -174,24 +174,28 @@ def pruned_top_k(norm_order: NormOrder, queries: np.ndarray, k: int, seed_ptr: n
                                  divisor)
         found, scores = top_k(block, k)
         row_ids = head_ids.astype(np.int32)[np.maximum(found, 0)]
+
+        def reach(kth: np.ndarray) -> np.ndarray:
+            # (p, levels): a level answers a row when its best score is in the head (scaled rows: the dense path
+            # divides by it) and its k-th score beats every song past the head
+            return (np.isfinite(kth)[:, None] & (_loosened(bound) < kth[:, None])
+                    & (top[:, None] > _loosened(raw_bound) if scale else True))
+
         if outside is not None and len(outside.rows):  # support songs past the head that may still matter
-            # only in the rows this level answers with the head's k-th score alone: widening only raises it, so
-            # they stay answered; the others go on to a later level, whose head scores more of these songs anyway
-            head_kth = scores[:, k - 1]
-            answerable = np.isfinite(head_kth) & (_loosened(bound[:, level]) < head_kth)
-            if scale:
-                answerable &= top > _loosened(raw_bound[:, level])
-            outside = outside.take(answerable[outside.rows])
+            # scored where they decide something: in rows this level answers with the head's k-th score alone
+            # (they only raise it: the rows stay answered), and in rows it would send to the last level or the
+            # dense path, where they may bring a nearer level within reach; the other rows go on to a nearer
+            # level, whose head scores more of these songs anyway
+            head_reach = reach(scores[:, k - 1])
+            passed_on = ~head_reach[:, level] & head_reach[:, level + 1 : -1].any(axis=1)
+            outside = outside.take(~passed_on[outside.rows])
             row_ids, scores = _widen(blend, slot[pending], outside, row_ids, scores, norm_order, queries[pending],
                                      divisor, never, seeds)
         row_ids = np.where(np.isfinite(scores), row_ids, -1)
         kth = scores[:, k - 1]
-        # a level answers a row when its best score is in the head (scaled rows: the dense path divides by it)
-        # and its k-th score beats every song past the head; the next level tried is the first where that would
-        # hold with the k-th score found so far (it only rises as songs join, so an earlier one might have
-        # done: a cost, never an error)
-        answers = (np.isfinite(kth)[:, None] & (_loosened(bound) < kth[:, None])
-                   & (top[:, None] > _loosened(raw_bound) if scale else True))
+        # the next level tried is the first that the k-th score found so far would answer (it only rises as
+        # songs join, so an earlier one might have done: a cost, never an error)
+        answers = reach(kth)
         ok = answers[:, level]
         done = pending[ok]
         ids[done], out[done], exact[done] = row_ids[ok], scores[ok], True
