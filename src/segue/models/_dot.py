@@ -174,19 +174,12 @@ def pruned_top_k(norm_order: NormOrder, queries: np.ndarray, k: int, seed_ptr: n
                                  divisor)
         found, scores = top_k(block, k)
         row_ids = head_ids.astype(np.int32)[np.maximum(found, 0)]
-
-        def reach(kth: np.ndarray) -> np.ndarray:
-            # (p, levels): a level answers a row when its best score is in the head (scaled rows: the dense path
-            # divides by it) and its k-th score beats every song past the head
-            return (np.isfinite(kth)[:, None] & (_loosened(bound) < kth[:, None])
-                    & (top[:, None] > _loosened(raw_bound) if scale else True))
-
         if outside is not None and len(outside.rows):  # support songs past the head that may still matter
             # scored where they decide something: in rows this level answers with the head's k-th score alone
             # (they only raise it: the rows stay answered), and in rows it would send to the last level or the
             # dense path, where they may bring a nearer level within reach; the other rows go on to a nearer
             # level, whose head scores more of these songs anyway
-            head_reach = reach(scores[:, k - 1])
+            head_reach = _reach(scores[:, k - 1], bound, raw_bound, top if scale else None)
             passed_on = ~head_reach[:, level] & head_reach[:, level + 1 : -1].any(axis=1)
             outside = outside.take(~passed_on[outside.rows])
             row_ids, scores = _widen(blend, slot[pending], outside, row_ids, scores, norm_order, queries[pending],
@@ -195,7 +188,7 @@ def pruned_top_k(norm_order: NormOrder, queries: np.ndarray, k: int, seed_ptr: n
         kth = scores[:, k - 1]
         # the next level tried is the first that the k-th score found so far would answer (it only rises as
         # songs join, so an earlier one might have done: a cost, never an error)
-        answers = reach(kth)
+        answers = _reach(kth, bound, raw_bound, top if scale else None)
         ok = answers[:, level]
         done = pending[ok]
         ids[done], out[done], exact[done] = row_ids[ok], scores[ok], True
@@ -209,6 +202,16 @@ def pruned_top_k(norm_order: NormOrder, queries: np.ndarray, k: int, seed_ptr: n
         keep = ~ok & (target[pending] < len(levels))
         pending, raw = pending[keep], raw[keep]
     return ids, out, exact
+
+
+def _reach(kth: np.ndarray, bound: np.ndarray, raw_bound: np.ndarray, top: np.ndarray | None) -> np.ndarray:
+    """(rows, levels): which levels answer each row with k-th score ``kth``: its k-th score beats every song past
+    the level's head and, for scaled rows (``top``: their best raw score), its best score is in the head (the
+    dense path divides by it)."""
+    answers = np.isfinite(kth)[:, None] & (_loosened(bound) < kth[:, None])
+    if top is not None:
+        answers &= top[:, None] > _loosened(raw_bound)
+    return answers
 
 
 def _blend_bounds(blend: RowBlend, slots: np.ndarray) -> np.ndarray:
