@@ -125,7 +125,8 @@ def markdown(results: dict, title: str = "Evaluation") -> str:
 
 
 def to_json(results: dict) -> dict:
-    """The ``--json`` shape: ``{model: {"overall", "ci95", "per_category", "info"}}``."""
+    """The ``--json`` shape: ``{model: {"overall", "ci95", "per_category", "info"}}``, plus ``"paired"`` (the
+    difference from the first model) for every later model."""
     return results
 
 
