@@ -145,11 +145,12 @@ def main() -> None:
           f"{human(rows / n * model.batch_rows() * 4 * block.features.shape[1])} per batch")
 
     folds = info.get("ranker_folds", 1)
+    fits = folds + bool(info.get("refit", True))
     ranker_playlists = folds * min(config.ranker_playlists, int(config.ranker_fraction * FULL["playlists"]))
     train_rows = info["ranker_rows"] / info["ranker_playlists"] * ranker_playlists
     fit_seconds = info["seconds"]
     train_parts = {
-        f"candidate models (fit {folds + 1}x, by entries)": (fit_seconds["candidates"] + fit_seconds.get("refit", 0))
+        f"candidate models (fit {fits}x, by entries)": (fit_seconds["candidates"] + fit_seconds.get("refit", 0))
         * FULL["entries"] / store.n_entries,
         "ranker playlists' dense scores": dense_per_playlist * ranker_playlists,
         "ranker features": feature_per_row * train_rows,

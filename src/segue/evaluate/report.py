@@ -111,17 +111,19 @@ def markdown(results: dict, title: str = "Evaluation") -> str:
     header, rows = table_rows(results)
     lines = [f"# {title}", "", "Overall metrics with ± half the 95% bootstrap confidence interval; "
              "`R@c` is R-precision in challenge category c. Clicks: lower is better.", "", NDCG_NOTE, ""]
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
-    lines.extend("| " + " | ".join(row) + " |" for row in rows)
+    lines += _markdown_table(header, rows)
     paired = paired_rows(results)
     if paired:
         title_line, p_header, p_rows = paired
-        lines += ["", f"Each later model's {title_line}:", "",
-                  "| " + " | ".join(p_header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(p_header) - 1)) + "|"]
-        lines.extend("| " + " | ".join(row) + " |" for row in p_rows)
+        lines += ["", f"Each later model's {title_line}:", "", *_markdown_table(p_header, p_rows)]
     lines += ["", "Categories: " + "; ".join(f"{c} {CATEGORY_NAMES.get(int(c), '?')}" for c in categories_in(results)), ""]
     return "\n".join(lines)
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table's lines: the first column left-aligned, the figures right-aligned."""
+    return ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
+            *("| " + " | ".join(row) + " |" for row in rows)]
 
 
 def to_json(results: dict) -> dict:

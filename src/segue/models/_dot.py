@@ -284,8 +284,6 @@ def _widen(blend: RowBlend, slots: np.ndarray, outside: _Outside, row_ids: np.nd
     song outside the head's top k ranks after its k-th, which ranks no better than the merged k-th.
     ``seeds``: sorted ``block row << 32 | song`` keys of the seeds to exclude, or None."""
     k = scores.shape[1]
-    if len(outside.rows) == 0:
-        return row_ids, scores
     need = np.flatnonzero(~(_loosened(outside.upper) < scores[outside.rows, k - 1]))
     if len(need) == 0:
         return row_ids, scores

@@ -161,12 +161,11 @@ class Rerank(Recommender):
         seconds = {"candidates": 0.0, "ranker_features": 0.0}
         parts = []
         # fold f takes every ranker_folds-th playlist of the split from the f-th on, so each holds every category
-        # alike; the split is reordered fold after fold, the order of the ranker rows
+        # alike; the ranker rows come fold after fold, so the split is reordered that way
         folds = [np.arange(f, len(split), cfg.ranker_folds) for f in range(cfg.ranker_folds)]
+        fold_splits = [split.subset(members) for members in folds]
         split = split.subset(np.concatenate(folds))
-        bounds = np.cumsum([0] + [len(f) for f in folds])
-        for fold, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
-            fold_split = split.subset(np.arange(lo, hi))
+        for fold, fold_split in enumerate(fold_splits):
             clock = time.perf_counter()
             self.fit_candidates_without(train, fold_split.rows, progress)
             seconds["candidates"] += time.perf_counter() - clock
@@ -261,8 +260,8 @@ class Rerank(Recommender):
                 block = candidate_block(self.models, self.context, seed_ptr, seed_idx, split.titles[start:stop],
                                         cfg.n_candidates, recall_width=recall_at[-1], neighbours=cfg.neighbours)
                 hidden_keys = np.repeat(np.arange(stop - start), np.diff(hid_ptr)) * np.int64(n_tracks) + hid_idx
-                found_rows = block.recall_keys[np.isin(block.recall_keys, hidden_keys)] // n_tracks
-                found_rank = block.recall_rank[np.isin(block.recall_keys, hidden_keys)]
+                hit = np.isin(block.recall_keys, hidden_keys)
+                found_rows, found_rank = block.recall_keys[hit] // n_tracks, block.recall_rank[hit]
                 for j, n in enumerate(recall_at):
                     found[start:stop, j] = np.bincount(found_rows[found_rank < n], minlength=stop - start)
                 features.append(block.features)
