@@ -46,9 +46,10 @@ def launch(model_name: str, store_path, out_dir, config: NeuralConfig, nproc: in
                "--config", str(config_path)] + (["--progress"] if progress else [])
         env = dict(os.environ)
         env.setdefault("OMP_NUM_THREADS", str(max(1, config.threads or 1)))
+        env.setdefault("PYTHONFAULTHANDLER", "1")  # a rank that dies of a signal prints where it was
         result = subprocess.run(cmd, env=env, timeout=timeout, capture_output=not progress, text=True)
     if result.returncode != 0:
-        tail = (result.stderr or "")[-3000:] if not progress else ""
+        tail = (result.stderr or "")[-6000:] if not progress else ""
         raise ModelError(f"distributed training failed (exit {result.returncode}).\n{tail}")
 
 

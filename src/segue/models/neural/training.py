@@ -31,9 +31,9 @@ as TensorFlow's LazyAdam and torch's SparseAdam). Rows a batch does not touch ke
 unchanged instead of decaying them, which is the usual lazy-Adam approximation. ``embedding_decay`` is
 decoupled decay applied to the touched rows only (a row is decayed when it is used, not every step); the
 bias is never decayed. Dense layers keep dense AdamW. The full softmax (small catalogues) touches every row
-anyway and stays dense AdamW throughout. Under DDP the sparse gradients are all-reduced as sparse tensors
-(DistributedDataParallel expects them from ``nn.Embedding(sparse=True)``); tested with gloo on CPU. NCCL's
-sparse all-reduce is untested here: should it fail on GPUs, train with ``sparse=false``.
+anyway and stays dense AdamW throughout. Under DDP the sparse gradients stay out of DDP's reducer and are
+averaged by :mod:`.sparse_grads` (dense all-gathers of each rank's touched rows: gloo and NCCL alike; tested
+with gloo on CPU, NCCL untested here).
 
 Memory on the full MPD (2,262,292 songs, dim 50, float32): song table 2.26M x 50 x 4 B = 452 MB; with
 album (734,684) and artist (295,860) tables 658 MB of parameters with the song bias. Dense AdamW keeps
@@ -43,8 +43,8 @@ parameters + moments (x3 = 2.0 GB) and gradients of the touched rows only. Full 
 512 x 4096 x 4 B x 2 = 17 MB. So the full MPD trains in about 3 GB.
 
 Distributed: each rank takes its share of every round's shuffled examples (equal step counts),
-DistributedDataParallel averages gradients (gloo on CPU, NCCL on GPUs), the held-out sums are all-reduced,
-rank 0 writes the model directory.
+DistributedDataParallel averages the dense gradients (gloo on CPU, NCCL on GPUs) and :mod:`.sparse_grads` the
+sparse ones, the held-out sums are all-reduced, rank 0 writes the model directory.
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ from segue.io import atomic_path, write_json
 from segue.models.neural.config import NeuralConfig, full_softmax_limit, resolve_device
 from segue.models.neural.examples import SEED_LENGTH, Queries, csr_rows, holdout_queries, round_sequences
 from segue.models.neural.layers import ItemEmbeddings, PlaylistNet, title_tokens
+from segue.models.neural.sparse_grads import SparseGradientSync
 from segue.progress import progress_task
 
 log = logging.getLogger(__name__)
@@ -258,8 +259,9 @@ def sampled_softmax_loss(pos, neg, targets, negatives, log_q, s: int, hard=None)
 
 
 def train_step(model, optimizer: Optimizers, batch: dict, config: NeuralConfig,
-               sampler: LogUniformSampler | None) -> torch.Tensor:
-    """One optimisation step on a collated batch (sampled softmax when ``sampler`` is given); the loss."""
+               sampler: LogUniformSampler | None, sparse_sync: SparseGradientSync | None = None) -> torch.Tensor:
+    """One optimisation step on a collated batch (sampled softmax when ``sampler`` is given); the loss.
+    Under DDP, ``sparse_sync`` averages the tables' sparse gradients (DDP averages the rest in backward)."""
     if sampler is not None:
         negatives = sampler.sample(config.negatives)
         (pos, neg, hard), targets = model(batch, negatives, config.hard_negatives)
@@ -269,6 +271,8 @@ def train_step(model, optimizer: Optimizers, batch: dict, config: NeuralConfig,
         loss = F.cross_entropy(logits, targets)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    if sparse_sync is not None:
+        sparse_sync.average()
     optimizer.step()
     return loss.detach()
 
@@ -401,10 +405,12 @@ def train(store: Store, config: NeuralConfig, build_net: BuildNet, name: str = "
     sampled = store.n_tracks > full_softmax_limit(config, device)
     sparse = sampled and config.sparse
     net.set_sparse(sparse)  # before DDP, which reads which parameters take sparse gradients
-    model = net
+    model, sparse_sync = net, None
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
+        sparse_sync = SparseGradientSync(net)
+        sparse_sync.exclude_from_ddp(net)
         # the buffers (song -> album / artist) never change: no need to broadcast them every forward
         model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None,
                                         broadcast_buffers=False)
@@ -430,7 +436,7 @@ def train(store: Store, config: NeuralConfig, build_net: BuildNet, name: str = "
             for step in range(steps):
                 sel = mine[step * batch : (step + 1) * batch]
                 data = net.collate(seqs, examples.take(sel), titles, device, round_rng)
-                loss = train_step(model, optimizer, data, config, sampler)
+                loss = train_step(model, optimizer, data, config, sampler, sparse_sync)
                 loss_sum += float(loss) * len(sel)
                 seen += len(sel)
                 predicted += int((data["targets"] >= 0).sum())
