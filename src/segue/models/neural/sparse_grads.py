@@ -3,12 +3,13 @@
 DDP averages the dense gradients (the layers). The tables that take sparse gradients are kept out of its reducer
 and averaged here instead: every rank all-gathers the rows each rank touched (padded to the largest count, so
 the collectives are plain dense ``all_gather`` calls that gloo and NCCL both implement), then sums them the
-same way. Why not DDP's own sparse all-reduce: NCCL has none; gloo's mishandles a rank whose gradient has no
-rows (pytorch#87497: a table a rank's batch did not touch, e.g. a title table in a batch without titles); and
-one CI run of segue's two-process test died with SIGSEGV in the middle of a backward pass while DDP reduced
-sparse gradients (not reproduced in 150 isolated runs). Here the sums are deterministic and identical on every
-rank (same inputs in rank order, same coalesce), which the distributed test checks by hashing each rank's
-weights.
+same way. Why not DDP's own sparse all-reduce: gloo's mishandles a rank whose gradient has no rows
+(pytorch#87497; here a table a rank's batch did not touch, e.g. the title table in a batch without titles),
+NCCL's sparse support was never tested here, and in two full test runs (one of them CI) a rank of segue's
+two-process test died of SIGSEGV mid-training while its peer waited in DDP's gradient reduction (not
+reproduced in 87 runs of that test alone or after the suite's first files). Here the sums are deterministic
+and identical on every rank (same inputs in rank order, same coalesce), which the distributed test checks by
+hashing each rank's weights.
 
 Cost per step: one all-gather of the row counts for all tables together, then two all-gathers (rows, values)
 per table of ``world x max rows`` entries -- the touched rows only, as the sparse all-reduce would send.
