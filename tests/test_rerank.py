@@ -24,6 +24,7 @@ from segue.models.rerank_features import (
     FeatureContext,
     candidate_block,
     feature_names,
+    _expansion_similarity,
     make_ranker_split,
     neighbour_evidence,
 )
@@ -172,6 +173,18 @@ def test_save_load_gives_identical_rankings_and_a_report(model, store, tmp_path)
     assert all(np.all(np.diff(values) >= 0) for key, values in recall.items() if key != "n")
 
 
+def test_a_ranker_trained_on_other_features_is_a_clear_error(model, store, tmp_path):
+    from segue.errors import ModelError
+
+    model.save(tmp_path / "rerank")
+    ranker = tmp_path / "rerank" / "ranker.txt"
+    text = ranker.read_text()
+    assert " cooc_last " in text
+    ranker.write_text(text.replace(" cooc_last ", " cooc_older ", 1))  # as a model from another segue version
+    with pytest.raises(ModelError, match=r"not computed now: \['cooc_older'\]; new: \['cooc_last'\].*retrain"):
+        load_model(tmp_path / "rerank", store=store)
+
+
 def test_ranker_training_is_deterministic(store):
     first = Rerank(apply_overrides(RerankConfig(), SMALL)).fit(store)
     second = Rerank(apply_overrides(RerankConfig(), SMALL)).fit(store)
@@ -264,3 +277,25 @@ def test_neighbour_evidence_matches_a_direct_count(tmp_path):
         near = order[:4][similarity[order[:4]] > 0]
         np.testing.assert_allclose(summed[part], similarity[near] @ matrix[near], rtol=1e-5)
         np.testing.assert_allclose(share[part], matrix[near].sum(0) / len(near), rtol=1e-6)
+
+
+def test_expansion_features_are_co_occurrence_with_the_first_models_top_songs():
+    import scipy.sparse as sp
+
+    n_tracks = 30
+    # non-negative, as co-occurrence similarities are (the max over no entry is 0)
+    similarity = sp.random(n_tracks, n_tracks, density=0.3, random_state=4, dtype=np.float32, format="csr")
+    top = np.array([[4, 9, 2], [7, -1, -1], [-1, -1, -1]])  # best first; -1: fewer songs
+    rows = np.repeat(np.arange(3), n_tracks)
+    tracks = np.tile(np.arange(n_tracks), 3)
+    keys = rows * np.int64(n_tracks) + tracks
+    top_max, top_sum, best = _expansion_similarity(similarity, top, keys)
+    dense = similarity.toarray()
+    for row in range(3):
+        songs = [t for t in top[row] if t >= 0]
+        got = slice(row * n_tracks, (row + 1) * n_tracks)
+        want_sum = dense[songs].sum(axis=0) if songs else np.zeros(n_tracks)
+        want_max = dense[songs].max(axis=0) if songs else np.zeros(n_tracks)
+        np.testing.assert_allclose(top_sum[got], want_sum, rtol=1e-6)
+        np.testing.assert_allclose(top_max[got], want_max, rtol=1e-6)
+        np.testing.assert_allclose(best[got], dense[songs[0]] if songs else np.zeros(n_tracks), rtol=1e-6)

@@ -37,7 +37,7 @@ from segue.config import apply_overrides, setting
 from segue.data.mpd import normalize_title
 from segue.data.split import write_train_store
 from segue.data.store import Store, csr_slice
-from segue.errors import InputError
+from segue.errors import InputError, ModelError
 from segue.io import write_json
 from segue.models.base import (
     ModelConfig,
@@ -297,9 +297,13 @@ class Rerank(Recommender):
         self.ranker = lgb.Booster(model_file=str(directory / RANKER_FILE))
         self.context = FeatureContext.load(directory, self.n_tracks)
         self.models = {name: load_model(directory / CANDIDATES_DIR / name) for name in self.config.candidate_names()}
-        expected = feature_names(list(self.models))
-        if self.ranker.feature_name() != expected:
-            raise ValueError(f"the ranker's features {self.ranker.feature_name()} are not {expected}")
+        expected, trained = feature_names(list(self.models)), self.ranker.feature_name()
+        if trained != expected:  # a model from another segue version: its ranker cannot read these features
+            gone = [n for n in trained if n not in expected]
+            new = [n for n in expected if n not in trained]
+            raise ModelError(f"model {directory}: its ranker was trained on other features than this segue computes "
+                             f"(not computed now: {gone or 'none'}; new: {new or 'none'}; or another order); "
+                             "retrain it with `segue train rerank`.")
 
 
 def _each_iteration(advance):
