@@ -15,9 +15,10 @@ album and artist popularity (log share of playlists); how many seeds share the c
 (count and fraction); co-occurrence similarity of the candidate with the seeds (max, mean, sum; and the max
 over the last ``RECENT_SEEDS`` seeds and with the last seed alone, since a continuation resembles the
 playlist's end) and with the first model's top ``EXPANSION_SEEDS`` songs as if they were seeds (max, sum and
-the top song's: query expansion); whether the candidate shares the last seed's artist / album; ALS dot products with the mean
-seed factor and the last seed's factor; playlist facts (seed count, titled, distinct artists and
-albums per seed, mean seed popularity); |log| ratio of the candidate's duration to the seeds' mean duration;
+the top song's: query expansion); whether the candidate shares the last seed's artist / album; ALS dot
+products with the mean seed factor and the last seed's factor; playlist facts (seed count, titled, distinct
+artists and albums per seed, mean seed popularity); |log| ratio of the candidate's duration to the seeds' mean
+duration;
 playlist-neighbour evidence (:func:`neighbour_evidence`: the summed similarity and the share of the playlist's
 most similar training playlists that hold the candidate).
 Whether the seeds were the first or random tracks is not a feature: ``recommend`` is given seed ids only.
