@@ -67,7 +67,7 @@ def _average_on_rank(rank: int, world: int, init_file: str, out_dir: str) -> Non
         loss.backward()
         sync.average()
         grads = {name: (p.grad.to_dense() if p.grad is not None else torch.zeros_like(p)).numpy()
-                 for name, p in net.named_parameters() if name != "layer.weight" and name != "layer.bias"}
+                 for name, p in net.named_parameters() if not name.startswith("layer.")}
         weights = {name: p.detach().numpy() for name, p in net.named_parameters()}
         np.savez(f"{out_dir}/rank{rank}.npz", **{f"grad/{k}": v for k, v in grads.items()},
                  **{f"weight/{k}": v for k, v in weights.items()})
@@ -91,7 +91,7 @@ def test_sparse_gradients_are_averaged_over_ranks_even_where_a_rank_touched_no_r
         np.testing.assert_allclose(r["grad/songs.weight"], expected_songs)
         np.testing.assert_allclose(r["grad/titles.weight"], expected_titles)
     for key in ranks[0].files:  # the tables start from rank 0's, the gradients agree bit for bit
-        if key.startswith("weight/songs") or key.startswith("weight/titles") or key.startswith("grad/"):
+        if key.startswith(("weight/songs", "weight/titles", "grad/")):
             np.testing.assert_array_equal(ranks[0][key], ranks[1][key])
     net = torch.nn.ModuleDict({"a": torch.nn.Embedding(2, 2, sparse=True), "b": torch.nn.Embedding(2, 2)})
     assert sparse_parameter_names(net) == ["a.weight"]

@@ -35,23 +35,21 @@ def sparse_parameter_names(net: nn.Module) -> list[str]:
 class SparseGradientSync:
     """Averages the sparse gradients of ``net``'s sparse tables over the process group after each backward.
 
-    Construct it before wrapping ``net`` in DDP (:meth:`exclude_from_ddp` keeps DDP's reducer away from these
-    tables); it also broadcasts the tables from rank 0 once, as DDP does for the parameters it owns.
+    Construct it before wrapping ``net`` in DDP: it marks these tables for DDP's reducer to leave alone, and
+    broadcasts them from rank 0 once, as DDP does for the parameters it owns.
     """
 
     def __init__(self, net: nn.Module) -> None:
+        from torch.nn.parallel import DistributedDataParallel
+
         self.world = dist.get_world_size()
         params = dict(net.named_parameters())
         self.names = sparse_parameter_names(net)
         self.params = [params[name] for name in self.names]
+        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(net, self.names)
         with torch.no_grad():
             for param in self.params:
                 dist.broadcast(param.data, src=0)
-
-    def exclude_from_ddp(self, net: nn.Module) -> None:
-        from torch.nn.parallel import DistributedDataParallel
-
-        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(net, self.names)
 
     @torch.no_grad()
     def average(self) -> None:

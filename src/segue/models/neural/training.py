@@ -409,8 +409,7 @@ def train(store: Store, config: NeuralConfig, build_net: BuildNet, name: str = "
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        sparse_sync = SparseGradientSync(net)
-        sparse_sync.exclude_from_ddp(net)
+        sparse_sync = SparseGradientSync(net)  # before DDP: it keeps the sparse tables out of DDP's reducer
         # the buffers (song -> album / artist) never change: no need to broadcast them every forward
         model = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None,
                                         broadcast_buffers=False)
