@@ -45,8 +45,8 @@ FOLLOW_WINDOW = 3
 NEIGHBOURS = 100
 # query expansion (pseudo-relevance feedback): the first candidate model's top songs act as extra seeds for the
 # co-occurrence features, so that a playlist with a title only or one seed gets co-occurrence evidence too;
-# 10, 30 and 50 songs measured on cached features of the 30,000-playlist split: 30 +0.0010 NDCG over 10 (CI
-# spanning 0), 50 as 30 (README two-stage section)
+# 10, 30 and 50 songs compared on the 30,000-playlist split (ranker only, cached features): 30 and 50 alike, a
+# little above 10 (README two-stage section)
 EXPANSION_SEEDS = 30
 CONTEXT_FILE = "context.npz"
 SPARSE_FIELDS = ("follows", "playlists")
@@ -422,8 +422,8 @@ def _seed_similarity(similarity: sp.csr_matrix, indptr, indices, keys, recent: b
 
 def _expansion_similarity(similarity: sp.csr_matrix, top: np.ndarray, keys: np.ndarray) -> list[np.ndarray]:
     """Co-occurrence of each (row, candidate) key with the row's expansion songs ``top`` ((b, e) ids, best first,
-    -1 for none) as if they were seeds: the max and the sum over them, and the top song's alone (README
-    two-stage section: the sum takes half the ranker's gain)."""
+    -1 for none) as if they were seeds: the max and the sum over them, and the top song's alone (the sum takes
+    most of the ranker's gain: README two-stage section)."""
     valid = top >= 0
     indptr = np.concatenate([[0], np.cumsum(valid.sum(axis=1))])
     indices = top[:, ::-1][valid[:, ::-1]].astype(np.int64)  # best last: _seed_similarity's "last seed"
