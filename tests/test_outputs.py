@@ -229,6 +229,39 @@ def test_an_old_copy_that_cannot_be_removed_is_reported(tmp_path, monkeypatch, c
     assert backup.exists() and str(backup) in caplog.text and "could not be removed" in caplog.text
 
 
+def test_an_interrupt_python_dropped_still_stops_the_commit(tmp_path, monkeypatch, capsys):
+    """A signal whose Interrupted is raised inside a weakref callback is dropped by Python (it only reports it);
+    the CLI's handler records it, so the writers still refuse to commit and the old outputs stay."""
+    import signal
+    import sys
+    import weakref
+
+    import segue.errors as errors
+    from segue.commands._app import _raise_interrupted, _unraisable
+    from segue.errors import Interrupted
+
+    monkeypatch.setattr(errors, "_received", [])
+    monkeypatch.setattr(sys, "unraisablehook", _unraisable)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a").write_text("old")
+    (tmp_path / "file.json").write_text("old")
+
+    class Thing:
+        pass
+
+    thing = Thing()
+    ref = weakref.ref(thing, lambda _: _raise_interrupted(signal.SIGTERM, None))  # the handler, in a callback
+    del thing  # the callback runs and its exception is dropped: execution goes on here
+    assert ref() is None and errors._received == [signal.SIGTERM]
+    assert "Exception ignored" not in capsys.readouterr().err  # no traceback reaches the user
+    with pytest.raises(Interrupted), atomic_dir(tmp_path / "out") as tmp:
+        (tmp / "a").write_text("new")
+    with pytest.raises(Interrupted), sio.atomic_path(tmp_path / "file.json") as tmp:
+        tmp.write_text("new")
+    assert (tmp_path / "out" / "a").read_text() == "old" and (tmp_path / "file.json").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.json", "out"]  # no temp left
+
+
 def test_synth_replaces_its_own_folder_but_not_real_slices(tmp_path, cli, synth_playlists):
     assert cli("synth", "-n", "1500", "--out", tmp_path / "syn", "--no-progress").exit_code == 0
     assert cli("synth", "-n", "10", "--out", tmp_path / "syn", "--no-progress").exit_code == 0

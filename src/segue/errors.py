@@ -52,3 +52,21 @@ class Interrupted(KeyboardInterrupt):
     @property
     def exit_code(self) -> int:
         return 128 + self.signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
+
+
+# Signals the CLI's handler has seen. The handler raises Interrupted where the signal lands, but Python drops
+# an exception raised inside a weakref or GC callback (it only reports it as "Exception ignored"), and then the
+# command would run on and commit its output. So the handler also records the signal here, and the output
+# writers and the command wrapper check it before they commit or return.
+_received: list[int] = []
+
+
+def note_interrupt(signum: int) -> None:
+    """Record that SIGINT/SIGTERM arrived (the CLI's signal handler calls this before raising)."""
+    _received.append(int(signum))
+
+
+def raise_if_interrupted() -> None:
+    """Raise :class:`Interrupted` if a signal arrived whose raise may have been dropped (see ``_received``)."""
+    if _received:
+        raise Interrupted(_received[0])

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import orjson
 
-from segue.errors import Interrupted, OutputError
+from segue.errors import Interrupted, OutputError, raise_if_interrupted
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +227,7 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
             backup = target.parent / f".{target.name}.old-{os.getpid()}"
             _remove_quietly(backup)  # one left by an earlier run with this pid
         with _signals_deferred():
+            raise_if_interrupted()  # an interrupt whose raise was dropped still stops the commit
             try:
                 if backup is not None:
                     os.replace(target, backup)
@@ -277,6 +278,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         # mkstemp makes the file private (0600); give it the mode a plain open() would have.
         if tmp.exists():
             os.chmod(tmp, 0o666 & ~_umask())
+        raise_if_interrupted()  # an interrupt whose raise was dropped still stops the commit
         os.replace(tmp, target)
     except OSError as exc:
         raise _write_error(target, tmp, exc) from exc

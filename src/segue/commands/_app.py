@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import sys
 import traceback
 
 import click
@@ -12,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from segue.errors import Interrupted, SegueError
+from segue.errors import Interrupted, SegueError, note_interrupt, raise_if_interrupted
 
 app = typer.Typer(
     name="segue",
@@ -40,13 +41,22 @@ def fail(message: str, code: int = 1) -> "typer.Exit":
 
 
 def _raise_interrupted(signum, frame) -> None:
+    note_interrupt(signum)
     raise Interrupted(signum)
+
+
+def _unraisable(unraisable) -> None:
+    """Python reports an exception it had to drop (raised in a weakref or GC callback) with a traceback; a
+    dropped Interrupted is recorded already (``note_interrupt``) and acted on before any output is committed."""
+    if not isinstance(unraisable.exc_value, Interrupted):
+        sys.__unraisablehook__(unraisable)
 
 
 def install_signal_handlers() -> None:
     """SIGINT and SIGTERM raise :class:`Interrupted`, so writers clean up and the command exits 130/143."""
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _raise_interrupted)
+    sys.unraisablehook = _unraisable
 
 
 def _interrupted(exc: Interrupted) -> "typer.Exit":
@@ -64,7 +74,9 @@ def command(*args, **kwargs):
         @functools.wraps(fn)
         def wrapper(*a, **kw):
             try:
-                return fn(*a, **kw)
+                result = fn(*a, **kw)
+                raise_if_interrupted()  # one whose raise was dropped, in a command that wrote nothing after it
+                return result
             except (SegueError, IndexError) as exc:
                 raise fail(str(exc)) from None
             except Interrupted as exc:
