@@ -66,6 +66,11 @@ def note_interrupt(signum: int) -> None:
     _received.append(int(signum))
 
 
+def forget_interrupts() -> None:
+    """Forget the recorded signals: for a command whose normal end is a signal (``segue serve``)."""
+    _received.clear()
+
+
 def raise_if_interrupted() -> None:
     """Raise :class:`Interrupted` if a signal arrived whose raise may have been dropped (see ``_received``)."""
     if _received:

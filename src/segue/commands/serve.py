@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from segue.commands._app import command, console, err_console
-from segue.errors import InputError
+from segue.errors import InputError, forget_interrupts
 from segue.serve.service import MAX_BATCH
 
 LOOPBACK_NAMES = ("localhost",)
@@ -71,6 +71,9 @@ def serve_command(
     where = f"http://{host}:{port}/" if port else "a free port (uvicorn names it below)"
     console.print(f"serving {service.model.name} ({service.store.n_tracks:,} tracks) on {where} (API docs at /docs)",
                   highlight=False, soft_wrap=True)
-    # uvicorn handles SIGINT/SIGTERM: stop accepting, finish requests in flight, run the app's shutdown.
+    # uvicorn handles SIGINT/SIGTERM: stop accepting, finish requests in flight, run the app's shutdown. Then it
+    # raises the signal again for the handler it replaced (segue's); that one is how serving ends, not an
+    # interrupt, so it is forgotten.
     uvicorn.run(create_app(service), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10,
                 server_header=False)
+    forget_interrupts()
