@@ -39,6 +39,8 @@ WORD_PREFIX = "\x01"  # marks whole-word features apart from character n-grams
 NGRAM = 3
 # Unique query titles scored per sparse similarity block (bounds the block's size).
 QUERY_BLOCK = 256
+# Title lists up to this long (a served request's) are normalised in Python: Arrow's setup costs more.
+SMALL_TITLE_LIST = 64
 
 
 def distinct_titles(names: pa.Array | pa.ChunkedArray | list) -> tuple[list[str], np.ndarray]:
@@ -47,6 +49,11 @@ def distinct_titles(names: pa.Array | pa.ChunkedArray | list) -> tuple[list[str]
     Dictionary-encodes the raw names first, so :func:`normalize_title` runs once per distinct raw name and no
     fixed-width string array of every name is built.
     """
+    if isinstance(names, list) and len(names) <= SMALL_TITLE_LIST:
+        normalised = [normalize_title(name) for name in names]
+        titles = sorted(set(normalised) | {""})  # code point order = the UTF-8 byte order Arrow sorts by
+        index = {title: i for i, title in enumerate(titles)}
+        return titles, np.array([index[title] for title in normalised], dtype=np.int64)
     encoded = pc.dictionary_encode(pa.array(names, pa.string()) if isinstance(names, list) else names)
     encoded = encoded.combine_chunks() if isinstance(encoded, pa.ChunkedArray) else encoded
     raw_codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -55,6 +62,20 @@ def distinct_titles(names: pa.Array | pa.ChunkedArray | list) -> tuple[list[str]
     titles = pc.take(titles, pc.sort_indices(titles))
     to_title = pc.index_in(normalised, value_set=titles).to_numpy(zero_copy_only=False).astype(np.int64)
     return titles.to_pylist(), to_title[raw_codes]  # code -1 (a null name) takes the last entry: ""
+
+
+def _used_titles(titles: list[str], inverse: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """:func:`distinct_titles`'s output cut to the titles ``inverse`` refers to (it always lists "")."""
+    used = np.unique(inverse)
+    if len(used) == len(titles):
+        return titles, inverse
+    return [titles[i] for i in used], np.searchsorted(used, inverse)
+
+
+def _scaled_rows(matrix: sp.csr_matrix, factors: np.ndarray) -> sp.csr_matrix:
+    """``diag(factors) @ matrix`` as float32, each product taken in float64."""
+    data = (matrix.data.astype(np.float64) * np.repeat(factors, np.diff(matrix.indptr))).astype(np.float32)
+    return sp.csr_matrix((data, matrix.indices, matrix.indptr), shape=matrix.shape)
 
 
 def title_features(title: str, word_weight: float) -> dict[str, float]:
@@ -144,11 +165,11 @@ class TitleModel(Recommender):
 
     def _weigh(self, raw: sp.csr_matrix) -> sp.csr_matrix:
         """Sublinear tf x idf, rows L2-normalised."""
-        weighted = raw.tocsr(copy=True)
-        weighted.data = (1.0 + np.log(np.maximum(weighted.data, 1e-12))) * self.idf[weighted.indices]
-        norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1))).ravel()
+        data = (1.0 + np.log(np.maximum(raw.data, 1e-12))) * self.idf[raw.indices]
+        norms = np.sqrt(np.bincount(seed_rows(raw.indptr), weights=np.square(data, dtype=np.float64),
+                                    minlength=raw.shape[0]))
         norms[norms == 0] = 1.0
-        return sp.csr_matrix(sp.diags(1.0 / norms) @ weighted, dtype=np.float32)
+        return _scaled_rows(sp.csr_matrix((data, raw.indices, raw.indptr), shape=raw.shape), 1.0 / norms)
 
     def _prepare(self) -> None:
         """Derived arrays used at query time (not saved)."""
@@ -162,33 +183,38 @@ class TitleModel(Recommender):
 
     # ---- inference ---------------------------------------------------------------------------
     def title_weights(self, titles: list[str]) -> sp.csr_matrix:
-        """(len(titles), n_titles) neighbour weights of normalised query titles; each row sums to 1 or 0."""
-        rows, cols, vals = [], [], []
+        """(len(titles), n_titles) neighbour weights of normalised query titles; each row sums to 1 or 0.
+
+        Served one request at a time, so the arrays are handled directly: a scipy operation per step costs
+        more than the arithmetic of one title."""
+        counts, cols, vals = np.zeros(len(titles) + 1, np.int64), [], []
         for row, title in enumerate(titles):
             for key, value in title_features(title, self.config.word_weight).items():
                 col = self.vocab.get(key)
-                if col is not None:
-                    rows.append(row)
+                if col is not None:  # a title's features are distinct keys: no repeated column in a row
+                    counts[row + 1] += 1
                     cols.append(col)
                     vals.append(value)
-        raw = sp.csr_matrix((np.asarray(vals, np.float32), (np.asarray(rows, np.int64), np.asarray(cols, np.int64))),
+        raw = sp.csr_matrix((np.asarray(vals, np.float32), np.asarray(cols, np.int64), np.cumsum(counts)),
                             shape=(len(titles), len(self.vocab)))
-        sims = (self._weigh(raw) @ self._vectors_t).tocsr()  # (queries, n_titles) cosine
-        sims.data[sims.data < self.config.min_similarity] = 0
-        sims.eliminate_zeros()
-        sims = sparse_top_n(sims, self.config.neighbors)
+        sims = self._weigh(raw) @ self._vectors_t  # (queries, n_titles) cosine
+        keep = (sims.data >= self.config.min_similarity) & (sims.data > 0)
+        kept = np.zeros(len(titles) + 1, np.int64)
+        np.cumsum(np.bincount(seed_rows(sims.indptr)[keep], minlength=len(titles)), out=kept[1:])
+        sims = sparse_top_n(sp.csr_matrix((sims.data[keep], sims.indices[keep], kept), shape=sims.shape),
+                            self.config.neighbors)
         sims.data = np.power(sims.data, self.config.similarity_power)
-        totals = np.asarray(sims.sum(axis=1)).ravel()
+        totals = np.bincount(seed_rows(sims.indptr), weights=sims.data, minlength=len(titles))
         totals[totals == 0] = 1.0
-        return sp.csr_matrix(sp.diags(1.0 / totals) @ sims, dtype=np.float32)
+        return _scaled_rows(sims, 1.0 / totals)
 
     def _title_parts(self, titles: list[str]) -> tuple[sp.csr_matrix, np.ndarray]:
         """Scores of normalised query titles as ``part + coef * pop`` (-inf where unseen): the sparse part
         ``(u, n_tracks)`` float32 and the popularity coefficient ``(u,)`` float32."""
         weights = self.title_weights(titles)  # (u, n_titles)
-        matched = np.asarray(weights.sum(axis=1)).ravel()
+        matched = np.bincount(seed_rows(weights.indptr), weights=weights.data, minlength=len(titles))
         pop_coef = (1.0 - matched) + weights @ self._title_shrink + self.config.popularity_weight
-        return (weights @ self._title_dist).tocsr(), pop_coef.astype(np.float32)
+        return weights @ self._title_dist, pop_coef.astype(np.float32)
 
     def _score(self, indptr: np.ndarray, indices: np.ndarray, titles) -> np.ndarray:
         b = len(indptr) - 1
@@ -236,13 +262,13 @@ class TitleModel(Recommender):
         """Per title: the sparse part and popularity coefficient of its dense scores, the dense scores at the
         part's entries, and the dense row's largest finite score (see :meth:`sparse_scores`); None when a
         coefficient is negative. The part's columns are distinct in each row, and sorted with ``canonical``."""
-        unique, inverse = distinct_titles(list(titles))
+        unique, inverse = _used_titles(*distinct_titles(list(titles)))
         part, coef = self._title_parts(unique)  # a scipy product: no repeated columns in a row
         if np.any(coef < 0):
             return None
         if canonical:
             part.sum_duplicates()
-        if not np.array_equal(inverse, np.arange(len(unique))):
+        if len(unique) != len(inverse) or not np.array_equal(inverse, np.arange(len(unique))):
             part, coef = part[inverse], coef[inverse]  # whole rows: as they were
         values = self._dense_at_entries(part, coef)
         # a row's best score: on its support, or the background at the most popular track; when that track is
