@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import socket
@@ -278,6 +279,15 @@ def test_any_model_directory_can_be_served(tmp_path, genre_store, name):
         body = client.post("/v1/recommend", json={"tracks": store.track_uris[:3], "title": "rock", "k": 7}).json()
         assert body["model"] == name and len(body["tracks"]) == 7
         assert not {t["uri"] for t in body["tracks"]} & set(store.track_uris[:3])
+
+
+def test_what_the_server_loaded_is_kept_out_of_the_cyclic_collector(tmp_path, genre_store):
+    service = Service.load(train("popular", genre_store, tmp_path / "popular"), index_path=tmp_path / "index.sqlite")
+    before = gc.get_freeze_count()
+    with TestClient(create_app(service)) as client:
+        assert gc.get_freeze_count() > before  # a full collection no longer walks the loaded model and store
+        assert client.post("/v1/recommend", json={"tracks": genre_store.track_uris[:2], "k": 3}).status_code == 200
+    assert gc.get_freeze_count() == 0  # shutdown hands them back
 
 
 def test_als_served_from_its_approximate_index(tmp_path, genre_store):
