@@ -254,7 +254,7 @@ def create_app(service: Service) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         # what is loaded stays for the process's life: kept out of the cyclic collector, whose full passes over
-        # it (~30 ms at the serve benchmark's 280k songs) would otherwise land on whichever request triggered one
+        # it (tens of ms at the serve benchmark's 280k songs) would otherwise land on whichever request ran one
         gc.collect()
         gc.freeze()
         try:
