@@ -185,8 +185,8 @@ class TitleModel(Recommender):
     def title_weights(self, titles: list[str]) -> sp.csr_matrix:
         """(len(titles), n_titles) neighbour weights of normalised query titles; each row sums to 1 or 0.
 
-        Served one request at a time, so the arrays are handled directly: a scipy operation per step costs
-        more than the arithmetic of one title."""
+        The steps work on the CSR arrays directly: serving scores one title per request, where a scipy matrix
+        operation per step (constructor, format checks, ``diags`` product) cost more than its arithmetic."""
         counts, cols, vals = np.zeros(len(titles) + 1, np.int64), [], []
         for row, title in enumerate(titles):
             for key, value in title_features(title, self.config.word_weight).items():
