@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from segue.config import setting
 from segue.data.mpd import normalize_title
-from segue.data.store import Store
+from segue.data.store import Store, csr_keep
 from segue.models._common import (ScaledBlend, csr_arrays, csr_from, csr_values_at, load_npz, save_npz, scale_rows,
                                   seed_rows, sparse_top_n, track_popularity)
 from segue.models.base import Candidates, ModelConfig, Recommender, register
@@ -199,10 +199,8 @@ class TitleModel(Recommender):
                             shape=(len(titles), len(self.vocab)))
         sims = self._weigh(raw) @ self._vectors_t  # (queries, n_titles) cosine
         keep = (sims.data >= self.config.min_similarity) & (sims.data > 0)
-        kept = np.zeros(len(titles) + 1, np.int64)
-        np.cumsum(np.bincount(seed_rows(sims.indptr)[keep], minlength=len(titles)), out=kept[1:])
-        sims = sparse_top_n(sp.csr_matrix((sims.data[keep], sims.indices[keep], kept), shape=sims.shape),
-                            self.config.neighbors)
+        kept, columns = csr_keep(sims.indptr, sims.indices, keep)
+        sims = sparse_top_n(sp.csr_matrix((sims.data[keep], columns, kept), shape=sims.shape), self.config.neighbors)
         sims.data = np.power(sims.data, self.config.similarity_power)
         totals = np.bincount(seed_rows(sims.indptr), weights=sims.data, minlength=len(titles))
         totals[totals == 0] = 1.0
@@ -268,7 +266,7 @@ class TitleModel(Recommender):
             return None
         if canonical:
             part.sum_duplicates()
-        if len(unique) != len(inverse) or not np.array_equal(inverse, np.arange(len(unique))):
+        if not np.array_equal(inverse, np.arange(len(unique))):  # False too when the lengths differ
             part, coef = part[inverse], coef[inverse]  # whole rows: as they were
         values = self._dense_at_entries(part, coef)
         # a row's best score: on its support, or the background at the most popular track; when that track is
