@@ -216,6 +216,48 @@ def test_each_fold_has_candidate_models_fitted_without_it(store, monkeypatch):
     assert model.fit_info["ranker_folds"] == 3
 
 
+def test_ranker_seeds_are_songs_the_fold_models_were_fitted_on(tmp_path, monkeypatch):
+    """A seed that occurs in no playlist outside the fold is unknown to the fold's candidate models; inference drops
+    a seed the store does not know (seeds_for_store), so the ranker's playlists must drop it too: otherwise their
+    seed counts, means and last seed are unlike any the ranker meets at inference."""
+    playlists = long_playlists()
+    for p in playlists:  # two songs of its own at the start of every playlist: unknown without it
+        own = [{"pos": 0, "track_uri": track_uri(1000 + 2 * p["pid"] + j), "artist_uri": "spotify:artist:x",
+                "album_uri": "spotify:album:x"} for j in range(2)]
+        p["tracks"] = [{**t, "pos": j} for j, t in enumerate(own + p["tracks"])]
+    store = build_store(playlists, tmp_path / "own")
+    featured, held_out = [], []
+    fit_without, ranker_data = Rerank.fit_candidates_without, Rerank._ranker_data
+
+    def record_fit(self, train, rows, progress=False):
+        held_out.append(rows)
+        return fit_without(self, train, rows, progress)
+
+    def record_features(self, split, progress, label=""):
+        featured.append(split)
+        return ranker_data(self, split, progress, label)
+
+    monkeypatch.setattr(Rerank, "fit_candidates_without", record_fit)
+    monkeypatch.setattr(Rerank, "_ranker_data", record_features)
+    Rerank(apply_overrides(RerankConfig(), {**SMALL, "refit": False})).fit(store)
+    full = make_ranker_split(store, 2 * int(SMALL["ranker_fraction"] * store.n_playlists), 5, 0)  # as fit does
+    assert len(featured) == 2
+    for rows, split in zip(held_out, featured):
+        rest = np.setdiff1d(np.arange(store.n_playlists), rows)
+        known = np.zeros(store.n_tracks, dtype=bool)
+        for row in rest.tolist():
+            known[store.playlist_tracks(row)] = True
+        assert known[split.seed_indices].all()
+        for i, row in enumerate(split.rows.tolist()):  # the known seeds, in playlist order; hidden ones kept
+            j = int(np.flatnonzero(full.rows == row)[0])
+            seeds = full.seed_indices[full.seed_indptr[j] : full.seed_indptr[j + 1]]
+            np.testing.assert_array_equal(split.seed_indices[split.seed_indptr[i] : split.seed_indptr[i + 1]],
+                                          seeds[known[seeds]])
+            np.testing.assert_array_equal(split.hidden_indices[split.hidden_indptr[i] : split.hidden_indptr[i + 1]],
+                                          full.hidden_indices[full.hidden_indptr[j] : full.hidden_indptr[j + 1]])
+    assert sum(len(s.seed_indices) for s in featured) < len(full.seed_indices)  # some seeds were unknown
+
+
 def test_bad_settings_are_refused():
     with pytest.raises(InputError, match="holds out the whole store"):
         RerankConfig(ranker_folds=4, ranker_fraction=0.25)

@@ -10,7 +10,8 @@ boosting; Avito and MIPT did the same with other candidates). Training, inside :
    fold only, so no feature ever sees a ranker playlist's hidden songs (cross-fitting: the ranker learns from
    every fold while each candidate model still sees most of the store);
 3. build the candidates (union of each model's top ``n_candidates``) and features of the fold's playlists,
-   label a candidate 1 when it is a hidden song; over all folds, train a LightGBM ranker (``rank_xendcg`` by
+   their seeds limited to songs those models were fitted on (inference drops a seed the store does not know,
+   so the ranker learns on seeds like those it meets), label a candidate 1 when it is a hidden song; over all folds, train a LightGBM ranker (``rank_xendcg`` by
    default, ``lambdarank`` as a setting) with one query group per playlist, early-stopping on
    ``validation_fraction`` of the ranker playlists;
 4. with ``refit`` (default), refit the candidate models and the feature context on the whole store.
@@ -167,10 +168,11 @@ class Rerank(Recommender):
         split = split.subset(np.concatenate(folds))
         for fold, fold_split in enumerate(fold_splits):
             clock = time.perf_counter()
-            self.fit_candidates_without(train, fold_split.rows, progress)
+            known = self.fit_candidates_without(train, fold_split.rows, progress)
             seconds["candidates"] += time.perf_counter() - clock
             clock = time.perf_counter()
-            parts.append(self._ranker_data(fold_split, progress, f" {fold + 1}/{cfg.ranker_folds}"))
+            parts.append(self._ranker_data(fold_split.seeds_known_to(known), progress,
+                                           f" {fold + 1}/{cfg.ranker_folds}"))
             seconds["ranker_features"] += time.perf_counter() - clock
         features, labels, groups, found = (np.concatenate(part) for part in zip(*parts))
         recall = candidate_recall(found, np.diff(split.hidden_indptr), split.categories, self._recall_at())
@@ -221,9 +223,10 @@ class Rerank(Recommender):
         log.info("rerank: ranker on %d playlists, %d rows, best iteration %d", len(split), len(labels),
                  booster.best_iteration)
 
-    def fit_candidates_without(self, train: Store, rows: np.ndarray, progress: bool = False) -> None:
+    def fit_candidates_without(self, train: Store, rows: np.ndarray, progress: bool = False) -> np.ndarray:
         """Fit the candidate models and the feature context on ``train`` minus the playlists at ``rows``
-        (written as a temporary store with the same track ids)."""
+        (written as a temporary store with the same track ids); returns which track ids occur in those playlists
+        (bool per track: the songs the fitted models know)."""
         rest = np.setdiff1d(np.arange(train.n_playlists), rows)
         with tempfile.TemporaryDirectory(prefix="segue-rerank-") as tmp:
             rest_path = Path(tmp) / "rest"
@@ -232,6 +235,7 @@ class Rerank(Recommender):
             rest_store = Store.open(rest_path)
             self.models = self._fit_candidates(rest_store, progress)
             self.context = FeatureContext.from_store(rest_store)
+            return np.bincount(rest_store.indices, minlength=train.n_tracks) > 0
 
     def _fit_candidates(self, store: Store, progress: bool) -> dict[str, Recommender]:
         models = {}

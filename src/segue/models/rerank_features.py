@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from segue.data.split import FILL_ORDER, titled_rows
-from segue.data.store import Store
+from segue.data.store import Store, csr_keep
 from segue.models._common import load_npz, save_npz
 from segue.models.base import top_k
 
@@ -74,6 +74,14 @@ class RankerSplit:
         hid_ptr, hid_idx = _csr_rows(self.hidden_indptr, self.hidden_indices, keep)
         return RankerSplit(self.rows[keep], self.categories[keep], [self.titles[i] for i in keep.tolist()],
                            seed_ptr, seed_idx, hid_ptr, hid_idx)
+
+    def seeds_known_to(self, known: np.ndarray) -> "RankerSplit":
+        """The same playlists with only the seeds whose track ``known`` (bool per track id) marks: a song that
+        occurs in no playlist the candidate models were fitted on is dropped from the seeds, as inference drops a
+        seed the store does not know (``seeds_for_store``), so the ranker learns on seeds like those it is given.
+        Hidden tracks are unchanged."""
+        seed_ptr, seed_idx = csr_keep(self.seed_indptr, self.seed_indices, known[self.seed_indices])
+        return dataclasses.replace(self, seed_indptr=seed_ptr, seed_indices=seed_idx)
 
 
 def _csr_rows(indptr: np.ndarray, values: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
