@@ -11,9 +11,9 @@ boosting; Avito and MIPT did the same with other candidates). Training, inside :
    every fold while each candidate model still sees most of the store);
 3. build the candidates (union of each model's top ``n_candidates``) and features of the fold's playlists,
    their seeds limited to songs those models were fitted on (inference drops a seed the store does not know,
-   so the ranker learns on seeds like those it meets), label a candidate 1 when it is a hidden song; over all folds, train a LightGBM ranker (``rank_xendcg`` by
-   default, ``lambdarank`` as a setting) with one query group per playlist, early-stopping on
-   ``validation_fraction`` of the ranker playlists;
+   so the ranker learns on seeds like those it meets), label a candidate 1 when it is a hidden song; over all
+   folds, train a LightGBM ranker (``rank_xendcg`` by default, ``lambdarank`` as a setting) with one query
+   group per playlist, early-stopping on ``validation_fraction`` of the ranker playlists;
 4. with ``refit`` (default), refit the candidate models and the feature context on the whole store.
 
 At inference a playlist's candidates are ordered by the ranker, above every other track, which keep the first
