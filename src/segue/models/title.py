@@ -72,6 +72,11 @@ def _used_titles(titles: list[str], inverse: np.ndarray) -> tuple[list[str], np.
     return [titles[i] for i in used], np.searchsorted(used, inverse)
 
 
+def _row_sums(indptr: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per-row sums (float64) of a CSR's ``values`` laid out by ``indptr``."""
+    return np.bincount(seed_rows(indptr), weights=values, minlength=len(indptr) - 1)
+
+
 def _scaled_rows(matrix: sp.csr_matrix, factors: np.ndarray) -> sp.csr_matrix:
     """``diag(factors) @ matrix`` as float32, each product taken in float64."""
     data = (matrix.data.astype(np.float64) * np.repeat(factors, np.diff(matrix.indptr))).astype(np.float32)
@@ -166,8 +171,7 @@ class TitleModel(Recommender):
     def _weigh(self, raw: sp.csr_matrix) -> sp.csr_matrix:
         """Sublinear tf x idf, rows L2-normalised."""
         data = (1.0 + np.log(np.maximum(raw.data, 1e-12))) * self.idf[raw.indices]
-        norms = np.sqrt(np.bincount(seed_rows(raw.indptr), weights=np.square(data, dtype=np.float64),
-                                    minlength=raw.shape[0]))
+        norms = np.sqrt(_row_sums(raw.indptr, np.square(data, dtype=np.float64)))
         norms[norms == 0] = 1.0
         return _scaled_rows(sp.csr_matrix((data, raw.indices, raw.indptr), shape=raw.shape), 1.0 / norms)
 
@@ -202,7 +206,7 @@ class TitleModel(Recommender):
         kept, columns = csr_keep(sims.indptr, sims.indices, keep)
         sims = sparse_top_n(sp.csr_matrix((sims.data[keep], columns, kept), shape=sims.shape), self.config.neighbors)
         sims.data = np.power(sims.data, self.config.similarity_power)
-        totals = np.bincount(seed_rows(sims.indptr), weights=sims.data, minlength=len(titles))
+        totals = _row_sums(sims.indptr, sims.data)
         totals[totals == 0] = 1.0
         return _scaled_rows(sims, 1.0 / totals)
 
@@ -210,7 +214,7 @@ class TitleModel(Recommender):
         """Scores of normalised query titles as ``part + coef * pop`` (-inf where unseen): the sparse part
         ``(u, n_tracks)`` float32 and the popularity coefficient ``(u,)`` float32."""
         weights = self.title_weights(titles)  # (u, n_titles)
-        matched = np.bincount(seed_rows(weights.indptr), weights=weights.data, minlength=len(titles))
+        matched = _row_sums(weights.indptr, weights.data)
         pop_coef = (1.0 - matched) + weights @ self._title_shrink + self.config.popularity_weight
         return weights @ self._title_dist, pop_coef.astype(np.float32)
 
