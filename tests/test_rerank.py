@@ -21,12 +21,14 @@ from segue.io import read_json, write_json
 from segue.models.base import load_model
 from segue.models.rerank import REPORT_JSON, REPORT_PNG, Rerank, RerankConfig
 from segue.models.rerank_features import (
+    NEIGHBOURS,
     FeatureContext,
     candidate_block,
     feature_names,
     _expansion_similarity,
     make_ranker_split,
     neighbour_evidence,
+    neighbour_weights,
 )
 
 SMALL = {"candidate_settings": "als.factors=16,als.iterations=8,als.alpha=10,cooccur.neighbors=40",
@@ -169,8 +171,15 @@ def test_save_load_gives_identical_rankings_and_a_report(model, store, tmp_path)
     assert set(report["feature_gain"]) == set(feature_names(["als", "cooccur", "title"]))
     recall = report["candidate_recall"]
     assert 60 in recall["n"]
-    assert all(0 <= v <= 1 for key, values in recall.items() if key != "n" for v in values)
-    assert all(np.all(np.diff(values) >= 0) for key, values in recall.items() if key != "n")
+    per_n = {key: values for key, values in recall.items() if key not in ("n", "candidates")}
+    assert all(0 <= v <= 1 for values in per_n.values() for v in values)
+    assert all(np.all(np.diff(values) >= 0) for values in per_n.values())
+    # the candidates are the models' top n_candidates (and the kNN's top knn_candidates, if any)
+    at_n = recall["n"].index(model.config.n_candidates)
+    assert set(recall["candidates"]) == set(per_n)
+    assert all(recall["candidates"][key] >= values[at_n] - 1e-9 for key, values in per_n.items())
+    if not model.config.knn_candidates:
+        assert all(recall["candidates"][key] == values[at_n] for key, values in per_n.items())
 
 
 def test_a_ranker_trained_on_other_features_is_a_clear_error(model, store, tmp_path):
@@ -270,6 +279,13 @@ def test_bad_settings_are_refused():
     assert RerankConfig(candidate_settings="als.factors=3, cooccur.alpha=0.5").settings_for("als") == ["factors=3"]
 
 
+def test_rerank_defaults_for_its_candidate_models_yield_to_candidate_settings(model):
+    assert RerankConfig().settings_for("cooccur") == ["neighbors=500"]
+    assert RerankConfig().settings_for("als") == []
+    # SMALL asks for 40 neighbours: the fitted candidate model has them, not rerank's default
+    assert model.models["cooccur"].config.neighbors == 40
+
+
 def test_train_cli(store, tmp_path, cli):
     args = ["train", "rerank", "--store", store.path, "--out", tmp_path / "rr", "--no-progress"]
     for key, value in SMALL.items():
@@ -306,7 +322,8 @@ def test_neighbour_evidence_matches_a_direct_count(tmp_path):
     indptr = np.concatenate([[0], np.cumsum([len(s) for s in seeds])])
     candidates = np.arange(store.n_tracks)
     keys = np.concatenate([row * np.int64(store.n_tracks) + candidates for row in range(len(seeds))])
-    summed, share = neighbour_evidence(context, indptr, np.concatenate(seeds), keys, neighbours=4)
+    weights = neighbour_weights(context, indptr, np.concatenate(seeds), neighbours=4)
+    summed, share = neighbour_evidence(context, weights, keys)
     idf = np.log((store.n_playlists + 1.0) / (matrix.sum(0) + 1.0))
     for row, mine in enumerate(seeds):
         part = slice(row * store.n_tracks, (row + 1) * store.n_tracks)
@@ -341,3 +358,34 @@ def test_expansion_features_are_co_occurrence_with_the_first_models_top_songs():
         np.testing.assert_allclose(top_sum[got], want_sum, rtol=1e-6)
         np.testing.assert_allclose(top_max[got], want_max, rtol=1e-6)
         np.testing.assert_allclose(best[got], dense[songs[0]] if songs else np.zeros(n_tracks), rtol=1e-6)
+
+
+def test_knn_candidates_join_the_union_with_their_rank(model, store):
+    """With ``knn_candidates`` the union also holds each playlist's top songs of the playlist-neighbour kNN
+    (summed neighbour similarity, seeds excluded), found here the slow way, and ``knn_rank`` says where."""
+    seeds = [seeds_of_genre(store, g, n) for g, n in zip(range(3), (2, 5, 0))]
+    indptr = np.concatenate([[0], np.cumsum([len(s) for s in seeds])])
+    indices = np.concatenate(seeds).astype(np.int32)
+    n, k = 5, 15
+    plain = candidate_block(model.models, model.context, indptr, indices, None, n)
+    wider = candidate_block(model.models, model.context, indptr, indices, None, n, knn_candidates=k)
+    names = feature_names(list(model.models), knn_candidates=True)
+    assert wider.features.shape[1] == len(names) == plain.features.shape[1] + 1
+    knn_rank = wider.features[:, names.index("knn_rank")]
+    scores = (neighbour_weights(model.context, indptr, indices, NEIGHBOURS) @ model.context.playlists).toarray()
+    added = 0
+    for row, mine in enumerate(seeds):
+        scores[row, mine] = 0
+        order = np.lexsort((np.arange(store.n_tracks), -scores[row]))  # best first, ties by track id
+        top = order[:k][scores[row, order[:k]] > 0]
+        assert len(top) == (k if len(mine) else 0)
+        found, before = wider.tracks[wider.rows == row], plain.tracks[plain.rows == row]
+        np.testing.assert_array_equal(found, np.union1d(before, top))  # the models' tops and the kNN's, no more
+        added += len(found) - len(before)
+        place = np.empty(store.n_tracks, np.int64)
+        place[order] = np.arange(store.n_tracks)
+        ranks = knn_rank[wider.rows == row]
+        in_top = np.isin(found, top)
+        np.testing.assert_array_equal(ranks[in_top], place[found[in_top]])
+        assert np.isnan(ranks[~in_top]).all()
+    assert added > 0

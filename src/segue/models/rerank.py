@@ -9,9 +9,10 @@ boosting; Avito and MIPT did the same with other candidates). Training, inside :
 2. per fold, fit the candidate models (``candidates``, e.g. ``als,cooccur,title``) on the playlists outside that
    fold only, so no feature ever sees a ranker playlist's hidden songs (cross-fitting: the ranker learns from
    every fold while each candidate model still sees most of the store);
-3. build the candidates (union of each model's top ``n_candidates``) and features of the fold's playlists,
-   their seeds limited to songs those models were fitted on (inference drops a seed the store does not know,
-   so the ranker learns on seeds like those it meets), label a candidate 1 when it is a hidden song; over all
+3. build the candidates (union of each model's top ``n_candidates``, and of the playlist-neighbour kNN's top
+   ``knn_candidates`` if that is set) and features of the fold's playlists, their seeds limited to songs those
+   models were fitted on (inference drops a seed the store does not know, so the ranker learns on seeds like
+   those it meets), label a candidate 1 when it is a hidden song; over all
    folds, train a LightGBM ranker (``rank_xendcg`` by default, ``lambdarank`` as a setting) with one query
    group per playlist, early-stopping on ``validation_fraction`` of the ranker playlists;
 4. with ``refit`` (default), refit the candidate models and the feature context on the whole store.
@@ -88,7 +89,8 @@ class RerankConfig(ModelConfig):
     min_holdouts: int = setting(5, ge=1)  # hidden tracks a ranker playlist keeps at least
     validation_fraction: float = setting(0.2, gt=0.0, lt=1.0)  # of the ranker playlists, for early stopping
     refit: bool = True  # refit the candidate models on the whole store after training the ranker
-    neighbours: int = setting(NEIGHBOURS, ge=1)  # similar training playlists the kNN features read
+    neighbours: int = setting(NEIGHBOURS, ge=1)  # similar training playlists the kNN reads
+    knn_candidates: int = setting(0, ge=0)  # the kNN's top songs joining the candidate union (0: none)
     # rank_xendcg (Bruch et al. 2020, "An alternative cross entropy loss for learning-to-rank"): as good as
     # lambdarank or better on public benchmarks and much cheaper per tree; here +0.0025 NDCG (paired CI above
     # 0) at a fraction of lambdarank's training time (README two-stage section)
@@ -120,12 +122,23 @@ class RerankConfig(ModelConfig):
         return [n.strip() for n in self.candidates.split(",") if n.strip()]
 
     def settings_for(self, model: str) -> list[str]:
-        """The ``candidate_settings`` entries ``model.key=value`` of one candidate model, as ``key=value``."""
+        """One candidate model's settings as ``key=value``: rerank's own defaults for it
+        (``CANDIDATE_DEFAULTS``), then its ``candidate_settings`` entries ``model.key=value``, which win."""
         items = [s.strip() for s in self.candidate_settings.split(",") if s.strip()]
         for item in items:
             if "." not in item.split("=", 1)[0]:
                 raise InputError(f"rerank: candidate setting {item!r} should look like model.key=value.")
-        return [item.split(".", 1)[1] for item in items if item.split(".", 1)[0].strip() == model]
+        mine = [item.split(".", 1)[1] for item in items if item.split(".", 1)[0].strip() == model]
+        return list(CANDIDATE_DEFAULTS.get(model, ())) + mine
+
+
+# rerank's defaults for its candidate models where they differ from the models' own (candidate_settings override
+# them). cooccur keeps 500 similar tracks per track instead of 200: the co-occurrence features sum similarities
+# over the seeds and over als's top songs (the query expansion that carries most of the ranker's gain), and a
+# denser matrix leaves fewer of those at 0 (NDCG gain measured in the README two-stage section; 1,000 gave no
+# more). At the MPD's 2.3M tracks that is at most ~1.2e9 entries (~9 GB), less in practice: a rare song
+# co-occurs with fewer than 500 others.
+CANDIDATE_DEFAULTS = {"cooccur": ("neighbors=500",)}
 
 
 # `segue tune rerank`: the ranker's own settings and the candidate list length (candidate models keep their
@@ -177,7 +190,7 @@ class Rerank(Recommender):
         features, labels, groups, found = (np.concatenate(part) for part in zip(*parts))
         recall = candidate_recall(found, np.diff(split.hidden_indptr), split.categories, self._recall_at())
         clock = time.perf_counter()
-        names = feature_names(list(self.models))
+        names = feature_names(list(self.models), cfg.knn_candidates > 0)
         rng = np.random.default_rng(cfg.seed)
         is_valid = np.zeros(len(split), dtype=bool)
         is_valid[rng.permutation(len(split))[: max(1, int(round(cfg.validation_fraction * len(split))))]] = True
@@ -249,20 +262,22 @@ class Rerank(Recommender):
 
     def _ranker_data(self, split: RankerSplit, progress: bool, label: str = ""):
         """Features, 0/1 labels and group sizes of the ranker playlists, and per playlist how many hidden tracks
-        are among the candidates of each list length of :meth:`_recall_at`."""
+        are among the models' candidates at each list length of :meth:`_recall_at` and among the candidates
+        (with the kNN's)."""
         cfg = self.config
         n_tracks = len(self.context.track_share)
         recall_at = self._recall_at()
         step = self.batch_rows()
         features, labels, groups = [], [], []
-        found = np.zeros((len(split), len(recall_at)), dtype=np.int64)
+        found = np.zeros((len(split), len(recall_at) + 1), dtype=np.int64)  # the last: the candidates themselves
         with progress_task(f"rerank: ranker features{label}", total=len(split), enabled=progress) as advance:
             for start in range(0, len(split), step):
                 stop = min(len(split), start + step)
                 seed_ptr, seed_idx = csr_slice(split.seed_indptr, split.seed_indices, start, stop)
                 hid_ptr, hid_idx = csr_slice(split.hidden_indptr, split.hidden_indices, start, stop)
                 block = candidate_block(self.models, self.context, seed_ptr, seed_idx, split.titles[start:stop],
-                                        cfg.n_candidates, recall_width=recall_at[-1], neighbours=cfg.neighbours)
+                                        cfg.n_candidates, recall_width=recall_at[-1], neighbours=cfg.neighbours,
+                                        knn_candidates=cfg.knn_candidates)
                 hidden_keys = np.repeat(np.arange(stop - start), np.diff(hid_ptr)) * np.int64(n_tracks) + hid_idx
                 hit = np.isin(block.recall_keys, hidden_keys)
                 found_rows, found_rank = block.recall_keys[hit] // n_tracks, block.recall_rank[hit]
@@ -271,13 +286,14 @@ class Rerank(Recommender):
                 features.append(block.features)
                 labels.append(np.isin(block.rows * n_tracks + block.tracks, hidden_keys).astype(np.float32))
                 groups.append(np.bincount(block.rows, minlength=stop - start))
+                found[start:stop, -1] = np.bincount(block.rows, weights=labels[-1], minlength=stop - start)
                 advance(stop - start)
         return np.concatenate(features), np.concatenate(labels), np.concatenate(groups), found
 
     # ---- inference ---------------------------------------------------------------------------
     def _score(self, indptr: np.ndarray, indices: np.ndarray, titles) -> np.ndarray:
         block = candidate_block(self.models, self.context, indptr, indices, titles, self.config.n_candidates,
-                                neighbours=self.config.neighbours)
+                                neighbours=self.config.neighbours, knn_candidates=self.config.knn_candidates)
         scores = ranked_scores(block, self.ranker.predict(block.features, num_threads=self.config.threads))
         # nothing known (no seeds, no usable title): nothing to rerank, the first model's answer (popularity) stands
         untitled = [not normalize_title(t) for t in titles] if titles is not None else [True] * len(scores)
@@ -301,7 +317,8 @@ class Rerank(Recommender):
         self.ranker = lgb.Booster(model_file=str(directory / RANKER_FILE))
         self.context = FeatureContext.load(directory, self.n_tracks)
         self.models = {name: load_model(directory / CANDIDATES_DIR / name) for name in self.config.candidate_names()}
-        expected, trained = feature_names(list(self.models)), self.ranker.feature_name()
+        expected = feature_names(list(self.models), self.config.knn_candidates > 0)
+        trained = self.ranker.feature_name()
         if trained != expected:  # a model from another segue version: its ranker cannot read these features
             gone = [n for n in trained if n not in expected]
             new = [n for n in expected if n not in trained]
@@ -334,11 +351,18 @@ def ranked_scores(block: CandidateBlock, ranker_scores: np.ndarray) -> np.ndarra
 
 
 def candidate_recall(found: np.ndarray, n_hidden: np.ndarray, categories: np.ndarray, recall_at: list[int]) -> dict:
-    """Share of hidden tracks among the candidates, overall and per category, for each list length n."""
-    table = {"n": list(recall_at), "all": [round(float(v), 4) for v in found.sum(0) / max(1, n_hidden.sum())]}
+    """Share of hidden tracks among the candidates, overall and per category: for each list length n the union of
+    the models' top n (``found``'s first columns), and under ``"candidates"`` the ranker's candidates themselves
+    (its last column: the models' top n_candidates and the kNN's top knn_candidates)."""
+    def shares(rows) -> list[float]:
+        return [round(float(v), 4) for v in found[rows].sum(0) / max(1, n_hidden[rows].sum())]
+
+    everything = np.ones(len(categories), dtype=bool)
+    table = {"n": list(recall_at), "all": shares(everything)[:-1], "candidates": {"all": shares(everything)[-1]}}
     for cat in np.unique(categories).tolist():
         rows = categories == cat
-        table[str(cat)] = [round(float(v), 4) for v in found[rows].sum(0) / max(1, n_hidden[rows].sum())]
+        table[str(cat)] = shares(rows)[:-1]
+        table["candidates"][str(cat)] = shares(rows)[-1]
     return table
 
 

@@ -20,7 +20,8 @@ products with the mean seed factor and the last seed's factor; playlist facts (s
 artists and albums per seed, mean seed popularity); |log| ratio of the candidate's duration to the seeds' mean
 duration;
 playlist-neighbour evidence (:func:`neighbour_evidence`: the summed similarity and the share of the playlist's
-most similar training playlists that hold the candidate).
+most similar training playlists that hold the candidate) and, when the kNN proposes candidates too
+(``knn_candidates``), its rank.
 Whether the seeds were the first or random tracks is not a feature: ``recommend`` is given seed ids only.
 """
 
@@ -250,9 +251,11 @@ FOLLOW_FEATURES = ("follows_max", "follows_sum", "follows_last")
 NEIGHBOUR_FEATURES = ("knn_score", "knn_share")
 
 
-def feature_names(model_names: list[str]) -> list[str]:
+def feature_names(model_names: list[str], knn_candidates: bool = False) -> list[str]:
     names = [f"{m}_{kind}" for m in model_names for kind in ("score", "rank")]
     names += list(TRACK_FEATURES) + list(PLAYLIST_FEATURES) + list(FOLLOW_FEATURES) + list(NEIGHBOUR_FEATURES)
+    if knn_candidates:
+        names.append("knn_rank")
     if "cooccur" in model_names:
         names += list(COOCCUR_FEATURES) + list(EXPANSION_FEATURES)
     if "als" in model_names:
@@ -268,15 +271,16 @@ class CandidateBlock:
     tracks: np.ndarray  # (pairs,) int32
     features: np.ndarray  # (pairs, n_features) float32
     base_scores: np.ndarray  # (batch, n_tracks) the first model's scores (seeds not excluded)
-    recall_keys: np.ndarray  # row * n_tracks + track of the union at recall_width (or n_candidates)
+    recall_keys: np.ndarray  # row * n_tracks + track of the models' union at recall_width (or n_candidates)
     recall_rank: np.ndarray  # best rank any model gave each of them (0 = top)
 
 
 def candidate_block(models: dict, context: FeatureContext, indptr: np.ndarray, indices: np.ndarray,
                     titles: list[str | None] | None, n_candidates: int, recall_width: int = 0,
-                    neighbours: int = NEIGHBOURS) -> CandidateBlock:
-    """Candidates (union of each model's top ``n_candidates``, seeds excluded) and their features
-    (``neighbours``: how many similar training playlists the kNN features read).
+                    neighbours: int = NEIGHBOURS, knn_candidates: int = 0) -> CandidateBlock:
+    """Candidates (union of each model's top ``n_candidates`` and of the playlist-neighbour kNN's top
+    ``knn_candidates``, seeds excluded) and their features (``neighbours``: how many similar training playlists
+    the kNN reads).
 
     ``recall_width`` > ``n_candidates`` also collects the wider union (``recall_keys``, ``recall_rank``) to
     measure candidate recall at larger n; the candidates and their features do not change with it.
@@ -298,12 +302,18 @@ def candidate_block(models: dict, context: FeatureContext, indptr: np.ndarray, i
             expansion = ids[:, :EXPANSION_SEEDS]
         blocks.append(scores)
         ranks.append((_row_keys(ids, n_tracks)[ids >= 0], np.broadcast_to(np.arange(width), ids.shape)[ids >= 0]))
-    # union of the top lists: sorted distinct (row, track) keys, with the best rank any model gave
-    keys = np.unique(np.concatenate([k for k, _ in ranks]))
+    weights = neighbour_weights(context, indptr, indices, neighbours)
+    knn_scores = (weights @ context.playlists).tocsr()
+    knn_keys, knn_rank = _sparse_top(knn_scores, knn_candidates, seed_keys)
+    # union of the top lists: sorted distinct (row, track) keys, with the best rank any model gave (the kNN's
+    # songs join at any n_candidates; the recall table per n is the models' alone)
+    keys = np.unique(np.concatenate([k for k, _ in ranks] + [knn_keys]))
     rank_columns = [_lookup(keys, k, r) for k, r in ranks]
-    best = np.fmin.reduce(rank_columns, axis=0) if rank_columns else np.zeros(0)
-    recall_keys, recall_rank = keys, best.astype(np.int32)
-    keep = best < n_candidates
+    knn_column = _lookup(keys, knn_keys, knn_rank)
+    best = np.fmin.reduce(rank_columns, axis=0) if rank_columns else np.full(len(keys), np.nan)
+    proposed = np.isfinite(best)
+    recall_keys, recall_rank = keys[proposed], best[proposed].astype(np.int32)
+    keep = (best < n_candidates) | np.isfinite(knn_column)
     keys = keys[keep]
     rows, tracks = keys // n_tracks, (keys % n_tracks).astype(np.int32)
 
@@ -342,7 +352,9 @@ def candidate_block(models: dict, context: FeatureContext, indptr: np.ndarray, i
         follows_max, follows_sum, _, follows_last = _seed_similarity(context.follows, indptr, indices, keys,
                                                                       recent=False)
         columns += [follows_max, follows_sum, follows_last]
-        columns += neighbour_evidence(context, indptr, indices, keys, neighbours)
+        columns += neighbour_evidence(context, weights, keys, knn_scores)
+        if knn_candidates:
+            columns.append(np.where(knn_column[keep] < knn_candidates, knn_column[keep], np.nan))
         if "cooccur" in models:
             cooc_max, cooc_sum, cooc_recent, cooc_last = _seed_similarity(models["cooccur"].similarity, indptr,
                                                                           indices, keys)
@@ -464,13 +476,13 @@ def _als_dots(factors, seed_row, seed_track, rows, tracks, last, b) -> list[np.n
     return [mean_dot, last_dot]
 
 
-def neighbour_evidence(context: FeatureContext, indptr: np.ndarray, indices: np.ndarray, keys: np.ndarray,
-                       neighbours: int) -> list[np.ndarray]:
-    """User-based kNN over the training playlists: each playlist's ``neighbours`` most similar training playlists
-    by seed overlap (cosine, each seed weighted by its idf = log(playlists / playlists holding it), so a shared
-    rare song says more than a shared hit), then per (row, candidate) key the summed similarity of the
-    neighbours holding the candidate and the share of neighbours holding it. Playlists without seeds get 0.
-    A row's neighbours come from its own seeds only, so they do not depend on the batch."""
+def neighbour_weights(context: FeatureContext, indptr: np.ndarray, indices: np.ndarray,
+                      neighbours: int) -> sp.csr_matrix:
+    """User-based kNN over the training playlists: (b, n_training_playlists) the similarity of each playlist's
+    ``neighbours`` most similar training playlists by seed overlap (cosine, each seed weighted by its idf =
+    log(playlists / playlists holding it), so a shared rare song says more than a shared hit), 0 elsewhere.
+    Playlists without seeds have none. A row's neighbours come from its own seeds only, so they do not depend on
+    the batch."""
     playlists = context.playlists
     n_playlists, n_tracks = playlists.shape
     b = len(indptr) - 1
@@ -488,12 +500,37 @@ def neighbour_evidence(context: FeatureContext, indptr: np.ndarray, indices: np.
     order = np.lexsort((-overlap.data, row))  # per row, most similar first (ties: lower playlist row first)
     place = np.arange(len(order)) - overlap.indptr[row[order]]
     keep = order[place < neighbours]
-    weights = sp.csr_matrix((overlap.data[keep], (row[keep], overlap.indices[keep])), shape=(b, n_playlists))
-    summed = _lookup_sparse(weights @ playlists, keys, n_tracks)
-    weights.data[:] = 1.0
-    held_by = _lookup_sparse(weights @ playlists, keys, n_tracks)
+    return sp.csr_matrix((overlap.data[keep], (row[keep], overlap.indices[keep])), shape=(b, n_playlists))
+
+
+def neighbour_evidence(context: FeatureContext, weights: sp.csr_matrix, keys: np.ndarray,
+                       scores: sp.csr_matrix | None = None) -> list[np.ndarray]:
+    """Per (row, candidate) key, from :func:`neighbour_weights`: the summed similarity of the row's neighbours
+    holding the candidate and the share of its neighbours holding it (0 for a row without neighbours).
+    ``scores``: ``weights @ context.playlists`` when the caller has it already."""
+    n_tracks = context.playlists.shape[1]
+    summed = _lookup_sparse(weights @ context.playlists if scores is None else scores, keys, n_tracks)
+    ones = weights.copy()
+    ones.data[:] = 1.0
+    held_by = _lookup_sparse(ones @ context.playlists, keys, n_tracks)
     found = np.maximum(np.diff(weights.indptr), 1)[keys // n_tracks]
     return [summed, held_by / found]
+
+
+def _sparse_top(scores: sp.csr_matrix, k: int, exclude_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row * n_tracks + track keys of each row's ``k`` highest positive entries of a (b, n_tracks) CSR matrix,
+    keys in ``exclude_keys`` left out (ties: lower track id first), and their ranks (0 = top)."""
+    if k == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    n_tracks = scores.shape[1]
+    row = np.repeat(np.arange(scores.shape[0]), np.diff(scores.indptr))
+    keys = row * np.int64(n_tracks) + scores.indices
+    usable = (scores.data > 0) & ~np.isin(keys, exclude_keys)
+    keys, row, values = keys[usable], row[usable], scores.data[usable]
+    order = np.lexsort((keys, -values, row))
+    place = np.arange(len(order)) - np.searchsorted(row[order], row[order])
+    top = order[place < k]
+    return keys[top], place[place < k]
 
 
 def _lookup_sparse(matrix: sp.csr_matrix, keys: np.ndarray, n_tracks: int) -> np.ndarray:
