@@ -357,12 +357,12 @@ def candidate_recall(found: np.ndarray, n_hidden: np.ndarray, categories: np.nda
     def shares(rows) -> list[float]:
         return [round(float(v), 4) for v in found[rows].sum(0) / max(1, n_hidden[rows].sum())]
 
-    everything = np.ones(len(categories), dtype=bool)
-    table = {"n": list(recall_at), "all": shares(everything)[:-1], "candidates": {"all": shares(everything)[-1]}}
-    for cat in np.unique(categories).tolist():
-        rows = categories == cat
-        table[str(cat)] = shares(rows)[:-1]
-        table["candidates"][str(cat)] = shares(rows)[-1]
+    groups = {"all": np.ones(len(categories), dtype=bool)}
+    groups.update((str(cat), categories == cat) for cat in np.unique(categories).tolist())
+    table = {"n": list(recall_at), "candidates": {}}
+    for name, rows in groups.items():
+        values = shares(rows)
+        table[name], table["candidates"][name] = values[:-1], values[-1]
     return table
 
 
