@@ -94,8 +94,9 @@ def main() -> None:
             measured = {"baseline": lambda: base.recommend((ptr, idx), k=500, titles=titles)}
             for name, candidate in model.models.items():
                 measured[name] = lambda c=candidate: c._score_with_fallback(ptr, idx, titles)
-            measured["features"] = lambda: candidate_block(model.models, model.context, ptr, idx, titles,
-                                                           config.n_candidates, neighbours=config.neighbours)
+            measured["features"] = lambda: candidate_block(
+                model.models, model.context, ptr, idx, titles, config.n_candidates, neighbours=config.neighbours,
+                knn_candidates=config.knn_candidates, expansion_candidates=config.expansion_candidates)
             measured["rerank"] = lambda: model.recommend((ptr, idx), k=500, titles=titles)
             for name, fn in measured.items():
                 result, seconds, peak = timed_peak(fn)

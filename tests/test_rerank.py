@@ -18,9 +18,10 @@ from segue.data.split import FILL_ORDER
 from segue.data.store import MANIFEST_FILE, PLAYLISTS_FILE, TRACKS_FILE, Store, build_store
 from segue.errors import InputError
 from segue.io import read_json, write_json
-from segue.models.base import load_model
+from segue.models.base import load_model, top_k
 from segue.models.rerank import REPORT_JSON, REPORT_PNG, Rerank, RerankConfig
 from segue.models.rerank_features import (
+    EXPANSION_SEEDS,
     NEIGHBOURS,
     FeatureContext,
     candidate_block,
@@ -174,12 +175,21 @@ def test_save_load_gives_identical_rankings_and_a_report(model, store, tmp_path)
     per_n = {key: values for key, values in recall.items() if key not in ("n", "candidates")}
     assert all(0 <= v <= 1 for values in per_n.values() for v in values)
     assert all(np.all(np.diff(values) >= 0) for values in per_n.values())
-    # the candidates are the models' top n_candidates (and the kNN's top knn_candidates, if any)
+    # the candidates are the models' top n_candidates and the expansion's (and the kNN's, if any)
     at_n = recall["n"].index(model.config.n_candidates)
     assert set(recall["candidates"]) == set(per_n)
     assert all(recall["candidates"][key] >= values[at_n] - 1e-9 for key, values in per_n.items())
-    if not model.config.knn_candidates:
-        assert all(recall["candidates"][key] == values[at_n] for key, values in per_n.items())
+    assert recall["candidates"]["all"] > recall["all"][at_n]
+
+
+def test_a_model_saved_before_expansion_candidates_existed_loads_without_them(model, store, tmp_path):
+    """Today's default (expansion candidates) must not change what an older model recommends."""
+    assert model.config.expansion_candidates > 0
+    model.save(tmp_path / "rerank")
+    info = read_json(tmp_path / "rerank" / "config.json")
+    del info["config"]["expansion_candidates"]
+    write_json(tmp_path / "rerank" / "config.json", info)
+    assert load_model(tmp_path / "rerank", store=store).config.expansion_candidates == 0
 
 
 def test_a_ranker_trained_on_other_features_is_a_clear_error(model, store, tmp_path):
@@ -358,6 +368,38 @@ def test_expansion_features_are_co_occurrence_with_the_first_models_top_songs():
         np.testing.assert_allclose(top_sum[got], want_sum, rtol=1e-6)
         np.testing.assert_allclose(top_max[got], want_max, rtol=1e-6)
         np.testing.assert_allclose(best[got], dense[songs[0]] if songs else np.zeros(n_tracks), rtol=1e-6)
+
+
+def test_expansion_candidates_join_the_union_and_leave_the_others_features_alone(model, store):
+    """With ``expansion_candidates`` the union also holds each playlist's top songs by co-occurrence summed over
+    the first model's top ``EXPANSION_SEEDS`` songs (seeds excluded; the ``expansion_cooc_sum`` feature for every
+    track), found here the slow way; the candidates both unions share keep their features."""
+    seeds = [seeds_of_genre(store, g, n) for g, n in zip(range(3), (2, 5, 1))]
+    indptr = np.concatenate([[0], np.cumsum([len(s) for s in seeds])])
+    indices = np.concatenate(seeds).astype(np.int32)
+    n, k = 5, 25
+    plain = candidate_block(model.models, model.context, indptr, indices, None, n)
+    wider = candidate_block(model.models, model.context, indptr, indices, None, n, expansion_candidates=k)
+    assert wider.features.shape[1] == plain.features.shape[1]  # no feature of its own: the sum is one already
+    first = np.asarray(model.models["als"]._score_with_fallback(indptr, indices, None), dtype=np.float32)
+    dense = model.models["cooccur"].similarity.toarray()
+    added = 0
+    for row, mine in enumerate(seeds):
+        first[row, mine] = -np.inf
+        expansion = top_k(first[row : row + 1], EXPANSION_SEEDS)[0][0]
+        summed = dense[expansion[expansion >= 0]].astype(np.float64).sum(axis=0)
+        summed[mine] = 0
+        kth = np.sort(summed)[-k]
+        assert kth > 0
+        found, before = wider.tracks[wider.rows == row], plain.tracks[plain.rows == row]
+        # the models' tops and the expansion's top k (float32 sums may order near-ties at the k-th differently)
+        assert set(np.union1d(before, np.flatnonzero(summed > kth + 1e-5))) <= set(found)
+        assert set(found) <= set(np.union1d(before, np.flatnonzero(summed >= kth - 1e-5)))
+        assert len(np.union1d(before, np.argsort(-summed)[:k])) == len(found)
+        added += len(found) - len(before)
+        np.testing.assert_array_equal(wider.features[wider.rows == row][np.isin(found, before)],
+                                      plain.features[plain.rows == row])
+    assert added > 0
 
 
 def test_knn_candidates_join_the_union_with_their_rank(model, store):

@@ -125,6 +125,8 @@ def config_from_dict(cls, data: dict):
     if not isinstance(data, dict):
         raise InputError(f"settings should be a JSON object, got {type(data).__name__}.")
     names = {f.name for f in dataclasses.fields(cls)}
+    # a setting added after the model was saved takes the value that model was trained with, not today's default
+    data = {**getattr(cls, "SAVED_BEFORE_IT_EXISTED", {}), **data}
     config = cls(**{k: v for k, v in data.items() if k in names})
     check_settings(config)
     return config

@@ -3,8 +3,9 @@
 * :func:`make_ranker_split` holds out playlists of a store the way the challenge set was built (the ten
   categories, their seed counts, first-k or random-k seeds, titles kept or removed), for the ranker to learn on.
 * :func:`candidate_block` asks every candidate model for its dense scores, takes the union of each model's top
-  ``n`` tracks per playlist, and computes one feature row per (playlist, candidate) pair, vectorised over all
-  pairs of a batch (a feature of a pair depends only on its own playlist, never on the batch).
+  ``n`` tracks per playlist (and of the query expansion's and the playlist-neighbour kNN's top songs, when
+  set), and computes one feature row per (playlist, candidate) pair, vectorised over all pairs of a batch (a
+  feature of a pair depends only on its own playlist, never on the batch).
 * :class:`FeatureContext` holds the per-track facts the features read (popularity, artist, album, duration),
   taken from the store the candidate models were fitted on, so a ranker playlist's hidden songs never reach a
   feature.
@@ -15,7 +16,8 @@ album and artist popularity (log share of playlists); how many seeds share the c
 (count and fraction); co-occurrence similarity of the candidate with the seeds (max, mean, sum; and the max
 over the last ``RECENT_SEEDS`` seeds and with the last seed alone, since a continuation resembles the
 playlist's end) and with the first model's top ``EXPANSION_SEEDS`` songs as if they were seeds (max, sum and
-the top song's: query expansion); whether the candidate shares the last seed's artist / album; ALS dot
+the top song's: query expansion; with ``expansion_candidates`` the songs with the highest expansion sum join
+the candidates too); whether the candidate shares the last seed's artist / album; ALS dot
 products with the mean seed factor and the last seed's factor; playlist facts (seed count, titled, distinct
 artists and albums per seed, mean seed popularity); |log| ratio of the candidate's duration to the seeds' mean
 duration;
@@ -277,10 +279,11 @@ class CandidateBlock:
 
 def candidate_block(models: dict, context: FeatureContext, indptr: np.ndarray, indices: np.ndarray,
                     titles: list[str | None] | None, n_candidates: int, recall_width: int = 0,
-                    neighbours: int = NEIGHBOURS, knn_candidates: int = 0) -> CandidateBlock:
-    """Candidates (union of each model's top ``n_candidates`` and of the playlist-neighbour kNN's top
-    ``knn_candidates``, seeds excluded) and their features (``neighbours``: how many similar training playlists
-    the kNN reads).
+                    neighbours: int = NEIGHBOURS, knn_candidates: int = 0,
+                    expansion_candidates: int = 0) -> CandidateBlock:
+    """Candidates (union of each model's top ``n_candidates``, of the playlist-neighbour kNN's top
+    ``knn_candidates`` and of the query expansion's top ``expansion_candidates``, seeds excluded) and their
+    features (``neighbours``: how many similar training playlists the kNN reads).
 
     ``recall_width`` > ``n_candidates`` also collects the wider union (``recall_keys``, ``recall_rank``) to
     measure candidate recall at larger n; the candidates and their features do not change with it.
@@ -289,7 +292,7 @@ def candidate_block(models: dict, context: FeatureContext, indptr: np.ndarray, i
     n_tracks = len(context.track_share)
     seed_rows = np.repeat(np.arange(b), np.diff(indptr))
     seed_keys = np.unique(seed_rows * np.int64(n_tracks) + indices)  # distinct seeds per row
-    width = min(max(n_candidates, recall_width), n_tracks)
+    width = min(max(n_candidates, recall_width, EXPANSION_SEEDS), n_tracks)  # the expansion reads the first 30
     blocks, ranks = [], []
     base_scores, expansion = None, None
     for model in models.values():
@@ -305,15 +308,19 @@ def candidate_block(models: dict, context: FeatureContext, indptr: np.ndarray, i
     weights = neighbour_weights(context, indptr, indices, neighbours)
     knn_scores = (weights @ context.playlists).tocsr()
     knn_keys, knn_rank = _sparse_top(knn_scores, knn_candidates, seed_keys)
-    # union of the top lists: sorted distinct (row, track) keys, with the best rank any model gave (the kNN's
-    # songs join at any n_candidates; the recall table per n is the models' alone)
-    keys = np.unique(np.concatenate([k for k, _ in ranks] + [knn_keys]))
+    expansion_keys = np.zeros(0, np.int64)
+    if expansion_candidates and "cooccur" in models:
+        expansion_keys, _ = _sparse_top(_expansion_scores(models["cooccur"].similarity, expansion),
+                                        expansion_candidates, seed_keys)
+    # union of the top lists: sorted distinct (row, track) keys, with the best rank any model gave (the kNN's and
+    # the expansion's songs join at any n_candidates; the recall table per n is the models' alone)
+    keys = np.unique(np.concatenate([k for k, _ in ranks] + [knn_keys, expansion_keys]))
     rank_columns = [_lookup(keys, k, r) for k, r in ranks]
     knn_column = _lookup(keys, knn_keys, knn_rank)
     best = np.fmin.reduce(rank_columns, axis=0) if rank_columns else np.full(len(keys), np.nan)
     proposed = np.isfinite(best)
     recall_keys, recall_rank = keys[proposed], best[proposed].astype(np.int32)
-    keep = (best < n_candidates) | np.isfinite(knn_column)
+    keep = (best < n_candidates) | np.isfinite(knn_column) | np.isin(keys, expansion_keys)
     keys = keys[keep]
     rows, tracks = keys // n_tracks, (keys % n_tracks).astype(np.int32)
 
@@ -449,6 +456,15 @@ def _expansion_similarity(similarity: sp.csr_matrix, top: np.ndarray, keys: np.n
     indices = top[:, ::-1][valid[:, ::-1]].astype(np.int64)  # best last: _seed_similarity's "last seed"
     top_max, top_sum, _, best = _seed_similarity(similarity, indptr, indices, keys, recent=False)
     return [top_max, top_sum, best]
+
+
+def _expansion_scores(similarity: sp.csr_matrix, top: np.ndarray) -> sp.csr_matrix:
+    """(b, n_tracks) summed co-occurrence of every track with each row's expansion songs ``top`` ((b, e) ids,
+    -1 for none): ``expansion_cooc_sum`` for every track at once, to draw candidates from."""
+    valid = top >= 0
+    rows = np.repeat(np.arange(len(top)), valid.sum(axis=1))
+    query = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, top[valid])), shape=(len(top), similarity.shape[0]))
+    return (query @ similarity).tocsr()
 
 
 def last_seeds(indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
