@@ -12,10 +12,10 @@ boosting; Avito and MIPT did the same with other candidates). Training, inside :
 3. build the candidates (union of each model's top ``n_candidates``, of the query expansion's top
    ``expansion_candidates``: the songs co-occurring most with the first model's top 30, and of the
    playlist-neighbour kNN's top ``knn_candidates`` if that is set) and features of the fold's playlists, their
-   seeds limited to songs those models were fitted on (inference drops a seed the store does not know, so the ranker learns on seeds like
-   those it meets), label a candidate 1 when it is a hidden song; over all folds, train a LightGBM ranker
-   (``rank_xendcg`` by default, ``lambdarank`` as a setting) with one query group per playlist, early-stopping
-   on ``validation_fraction`` of the ranker playlists;
+   seeds limited to songs those models were fitted on (inference drops a seed the store does not know, so the
+   ranker learns on seeds like those it meets), label a candidate 1 when it is a hidden song; over all folds,
+   train a LightGBM ranker (``rank_xendcg`` by default, ``lambdarank`` as a setting) with one query group per
+   playlist, early-stopping on ``validation_fraction`` of the ranker playlists;
 4. with ``refit`` (default), refit the candidate models and the feature context on the whole store.
 
 At inference a playlist's candidates are ordered by the ranker, above every other track, which keep the first

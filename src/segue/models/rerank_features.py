@@ -17,8 +17,8 @@ album and artist popularity (log share of playlists); how many seeds share the c
 over the last ``RECENT_SEEDS`` seeds and with the last seed alone, since a continuation resembles the
 playlist's end) and with the first model's top ``EXPANSION_SEEDS`` songs as if they were seeds (max, sum and
 the top song's: query expansion; with ``expansion_candidates`` the songs with the highest expansion sum join
-the candidates too); whether the candidate shares the last seed's artist / album; ALS dot
-products with the mean seed factor and the last seed's factor; playlist facts (seed count, titled, distinct
+the candidates too); whether the candidate shares the last seed's artist / album; ALS dot products with the mean
+seed factor and the last seed's factor; playlist facts (seed count, titled, distinct
 artists and albums per seed, mean seed popularity); |log| ratio of the candidate's duration to the seeds' mean
 duration;
 playlist-neighbour evidence (:func:`neighbour_evidence`: the summed similarity and the share of the playlist's
