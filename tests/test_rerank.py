@@ -370,16 +370,23 @@ def test_expansion_features_are_co_occurrence_with_the_first_models_top_songs():
         np.testing.assert_allclose(best[got], dense[songs[0]] if songs else np.zeros(n_tracks), rtol=1e-6)
 
 
+def with_and_without(model, store, seed_counts, **extra):
+    """Seeds of genres 0, 1, ... (``seed_counts`` each) and their candidate blocks for the models' top 5 alone and
+    with the ``extra`` candidate source."""
+    seeds = [seeds_of_genre(store, g, n) for g, n in enumerate(seed_counts)]
+    indptr = np.concatenate([[0], np.cumsum([len(s) for s in seeds])])
+    indices = np.concatenate(seeds).astype(np.int32)
+    plain = candidate_block(model.models, model.context, indptr, indices, None, 5)
+    wider = candidate_block(model.models, model.context, indptr, indices, None, 5, **extra)
+    return seeds, indptr, indices, plain, wider
+
+
 def test_expansion_candidates_join_the_union_and_leave_the_others_features_alone(model, store):
     """With ``expansion_candidates`` the union also holds each playlist's top songs by co-occurrence summed over
     the first model's top ``EXPANSION_SEEDS`` songs (seeds excluded; the ``expansion_cooc_sum`` feature for every
     track), found here the slow way; the candidates both unions share keep their features."""
-    seeds = [seeds_of_genre(store, g, n) for g, n in zip(range(3), (2, 5, 1))]
-    indptr = np.concatenate([[0], np.cumsum([len(s) for s in seeds])])
-    indices = np.concatenate(seeds).astype(np.int32)
-    n, k = 5, 25
-    plain = candidate_block(model.models, model.context, indptr, indices, None, n)
-    wider = candidate_block(model.models, model.context, indptr, indices, None, n, expansion_candidates=k)
+    k = 25
+    seeds, indptr, indices, plain, wider = with_and_without(model, store, (2, 5, 1), expansion_candidates=k)
     assert wider.features.shape[1] == plain.features.shape[1]  # no feature of its own: the sum is one already
     first = np.asarray(model.models["als"]._score_with_fallback(indptr, indices, None), dtype=np.float32)
     dense = model.models["cooccur"].similarity.toarray()
@@ -405,12 +412,8 @@ def test_expansion_candidates_join_the_union_and_leave_the_others_features_alone
 def test_knn_candidates_join_the_union_with_their_rank(model, store):
     """With ``knn_candidates`` the union also holds each playlist's top songs of the playlist-neighbour kNN
     (summed neighbour similarity, seeds excluded), found here the slow way, and ``knn_rank`` says where."""
-    seeds = [seeds_of_genre(store, g, n) for g, n in zip(range(3), (2, 5, 0))]
-    indptr = np.concatenate([[0], np.cumsum([len(s) for s in seeds])])
-    indices = np.concatenate(seeds).astype(np.int32)
-    n, k = 5, 15
-    plain = candidate_block(model.models, model.context, indptr, indices, None, n)
-    wider = candidate_block(model.models, model.context, indptr, indices, None, n, knn_candidates=k)
+    k = 15
+    seeds, indptr, indices, plain, wider = with_and_without(model, store, (2, 5, 0), knn_candidates=k)
     names = feature_names(list(model.models), knn_candidates=True)
     assert wider.features.shape[1] == len(names) == plain.features.shape[1] + 1
     knn_rank = wider.features[:, names.index("knn_rank")]
