@@ -61,7 +61,7 @@ def main() -> None:
     from segue.data.store import Store, build_store, csr_slice
     from segue.models.base import open_model_and_store
     from segue.models.rerank import Rerank, RerankConfig
-    from segue.models.rerank_features import candidate_block, make_ranker_split
+    from segue.models.rerank_features import make_ranker_split
 
     with tempfile.TemporaryDirectory() as tmp:
         store_path = args.store
@@ -94,9 +94,7 @@ def main() -> None:
             measured = {"baseline": lambda: base.recommend((ptr, idx), k=500, titles=titles)}
             for name, candidate in model.models.items():
                 measured[name] = lambda c=candidate: c._score_with_fallback(ptr, idx, titles)
-            measured["features"] = lambda: candidate_block(
-                model.models, model.context, ptr, idx, titles, config.n_candidates, neighbours=config.neighbours,
-                knn_candidates=config.knn_candidates, expansion_candidates=config.expansion_candidates)
+            measured["features"] = lambda: model.build_candidates(ptr, idx, titles)
             measured["rerank"] = lambda: model.recommend((ptr, idx), k=500, titles=titles)
             for name, fn in measured.items():
                 result, seconds, peak = timed_peak(fn)
@@ -109,7 +107,7 @@ def main() -> None:
             stages["ranker"][1] = max(stages["ranker"][1], peak)
             rows += len(block.rows)
     model_s = sum(stages[name][0] for name in model.models)
-    feature_only_s = max(1e-9, stages["features"][0] - model_s)  # candidate_block minus the models' scoring
+    feature_only_s = max(1e-9, stages["features"][0] - model_s)  # build_candidates minus the models' scoring
     n = len(queries)
     info = model.fit_info
     peak_text = f"peak {human(fit_peak)}" if fit_peak is not None else "peak not measured (loaded model)"

@@ -199,7 +199,7 @@ class Rerank(Recommender):
         features, labels, groups, found = (np.concatenate(part) for part in zip(*parts))
         recall = candidate_recall(found, np.diff(split.hidden_indptr), split.categories, self._recall_at())
         clock = time.perf_counter()
-        names = feature_names(list(self.models), cfg.knn_candidates > 0)
+        names = self.feature_columns()
         rng = np.random.default_rng(cfg.seed)
         is_valid = np.zeros(len(split), dtype=bool)
         is_valid[rng.permutation(len(split))[: max(1, int(round(cfg.validation_fraction * len(split))))]] = True
@@ -272,8 +272,7 @@ class Rerank(Recommender):
     def _ranker_data(self, split: RankerSplit, progress: bool, label: str = ""):
         """Features, 0/1 labels and group sizes of the ranker playlists, and per playlist how many hidden tracks
         are among the models' candidates at each list length of :meth:`_recall_at` and among the candidates
-        (with the kNN's)."""
-        cfg = self.config
+        themselves (with the expansion's and the kNN's)."""
         n_tracks = len(self.context.track_share)
         recall_at = self._recall_at()
         step = self.batch_rows()
@@ -284,10 +283,8 @@ class Rerank(Recommender):
                 stop = min(len(split), start + step)
                 seed_ptr, seed_idx = csr_slice(split.seed_indptr, split.seed_indices, start, stop)
                 hid_ptr, hid_idx = csr_slice(split.hidden_indptr, split.hidden_indices, start, stop)
-                block = candidate_block(self.models, self.context, seed_ptr, seed_idx, split.titles[start:stop],
-                                        cfg.n_candidates, recall_width=recall_at[-1], neighbours=cfg.neighbours,
-                                        knn_candidates=cfg.knn_candidates,
-                                        expansion_candidates=cfg.expansion_candidates)
+                block = self.build_candidates(seed_ptr, seed_idx, split.titles[start:stop],
+                                              recall_width=recall_at[-1])
                 hidden_keys = np.repeat(np.arange(stop - start), np.diff(hid_ptr)) * np.int64(n_tracks) + hid_idx
                 hit = np.isin(block.recall_keys, hidden_keys)
                 found_rows, found_rank = block.recall_keys[hit] // n_tracks, block.recall_rank[hit]
@@ -300,11 +297,23 @@ class Rerank(Recommender):
                 advance(stop - start)
         return np.concatenate(features), np.concatenate(labels), np.concatenate(groups), found
 
+    # ---- candidates and features, as training and inference both build them --------------------------------
+    def build_candidates(self, indptr: np.ndarray, indices: np.ndarray, titles,
+                         recall_width: int = 0) -> CandidateBlock:
+        """:func:`candidate_block` of a batch of playlists with this model's settings (one place maps them, so
+        training, inference and the benchmark build the same candidates)."""
+        cfg = self.config
+        return candidate_block(self.models, self.context, indptr, indices, titles, cfg.n_candidates,
+                               recall_width=recall_width, neighbours=cfg.neighbours,
+                               knn_candidates=cfg.knn_candidates, expansion_candidates=cfg.expansion_candidates)
+
+    def feature_columns(self) -> list[str]:
+        """The columns :meth:`build_candidates` gives, in order (the ranker's feature names)."""
+        return feature_names(list(self.models), self.config.knn_candidates > 0)
+
     # ---- inference ---------------------------------------------------------------------------
     def _score(self, indptr: np.ndarray, indices: np.ndarray, titles) -> np.ndarray:
-        block = candidate_block(self.models, self.context, indptr, indices, titles, self.config.n_candidates,
-                                neighbours=self.config.neighbours, knn_candidates=self.config.knn_candidates,
-                                expansion_candidates=self.config.expansion_candidates)
+        block = self.build_candidates(indptr, indices, titles)
         scores = ranked_scores(block, self.ranker.predict(block.features, num_threads=self.config.threads))
         # nothing known (no seeds, no usable title): nothing to rerank, the first model's answer (popularity) stands
         untitled = [not normalize_title(t) for t in titles] if titles is not None else [True] * len(scores)
@@ -328,7 +337,7 @@ class Rerank(Recommender):
         self.ranker = lgb.Booster(model_file=str(directory / RANKER_FILE))
         self.context = FeatureContext.load(directory, self.n_tracks)
         self.models = {name: load_model(directory / CANDIDATES_DIR / name) for name in self.config.candidate_names()}
-        expected = feature_names(list(self.models), self.config.knn_candidates > 0)
+        expected = self.feature_columns()
         trained = self.ranker.feature_name()
         if trained != expected:  # a model from another segue version: its ranker cannot read these features
             gone = [n for n in trained if n not in expected]
