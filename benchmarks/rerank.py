@@ -90,12 +90,12 @@ def main() -> None:
         for start in range(0, len(queries), step):
             stop = min(len(queries), start + step)
             ptr, idx = csr_slice(queries.seed_indptr, queries.seed_indices, start, stop)
-            titles = queries.titles[start:stop]
+            titles, first = queries.titles[start:stop], queries.first_seeds()[start:stop]
             measured = {"baseline": lambda: base.recommend((ptr, idx), k=500, titles=titles)}
             for name, candidate in model.models.items():
                 measured[name] = lambda c=candidate: c._score_with_fallback(ptr, idx, titles)
-            measured["features"] = lambda: model.build_candidates(ptr, idx, titles)
-            measured["rerank"] = lambda: model.recommend((ptr, idx), k=500, titles=titles)
+            measured["features"] = lambda: model.build_candidates(ptr, idx, titles, first)
+            measured["rerank"] = lambda: model.recommend((ptr, idx), k=500, titles=titles, first_seeds=first)
             for name, fn in measured.items():
                 result, seconds, peak = timed_peak(fn)
                 stages[name][0] += seconds

@@ -115,22 +115,37 @@ class ModelSuite:
 
     def test_batch_equals_single(self, model, store):
         seeds, titles = self.mixed_batch(store)
-        ids, scores = model.recommend(seeds, k=30, titles=titles)
+        first = np.arange(len(seeds)) % 3 != 1  # first tracks or a random sample, mixed in one batch
+        ids, scores = model.recommend(seeds, k=30, titles=titles, first_seeds=first)
         for row in range(len(seeds)):
-            one_ids, one_scores = model.recommend([seeds[row]], k=30, titles=[titles[row]])
+            one_ids, one_scores = model.recommend([seeds[row]], k=30, titles=[titles[row]],
+                                                  first_seeds=first[row : row + 1])
             np.testing.assert_array_equal(one_ids[0], ids[row])
             assert_same_scores(one_scores[0], scores[row])
 
+    def test_seed_order_matters_only_to_models_that_read_it(self, model, store):
+        seeds, titles = self.mixed_batch(store)
+        ids, scores = model.recommend(seeds, k=30, titles=titles)
+        same_ids, same_scores = model.recommend(seeds, k=30, titles=titles, first_seeds=[True] * len(seeds))
+        np.testing.assert_array_equal(same_ids, ids)  # None means every playlist's seeds are its first tracks
+        assert_same_scores(same_scores, scores)
+        if not model.reads_seed_order:
+            random_ids, random_scores = model.recommend(seeds, k=30, titles=titles,
+                                                        first_seeds=np.zeros(len(seeds), bool))
+            np.testing.assert_array_equal(random_ids, ids)
+            assert_same_scores(random_scores, scores)
+
     def test_blocked_paths_equal_the_unblocked_run(self, model, store, monkeypatch):
         seeds, titles = self.mixed_batch(store)
-        ids, scores = model.recommend(seeds, k=store.n_tracks, titles=titles)
+        first = np.arange(len(seeds)) % 4 != 2
+        ids, scores = model.recommend(seeds, k=store.n_tracks, titles=titles, first_seeds=first)
         for module, constants in SMALL_BLOCKS.items():
             for name, value in constants.items():
                 monkeypatch.setattr(importlib.import_module(module), name, value)
         for rows in (1, 3):  # dense score blocks of 1 and 3 playlists
             monkeypatch.setattr("segue.models.base.SCORE_BLOCK_FLOATS", rows * store.n_tracks)
             assert model.batch_rows() == rows
-            blocked_ids, blocked_scores = model.recommend(seeds, k=store.n_tracks, titles=titles)
+            blocked_ids, blocked_scores = model.recommend(seeds, k=store.n_tracks, titles=titles, first_seeds=first)
             np.testing.assert_array_equal(blocked_ids, ids)
             assert_same_scores(blocked_scores, scores)
 
@@ -259,6 +274,9 @@ class ModelSuite:
             model.recommend([[-1]], k=5)
         with pytest.raises(InputError, match="titles"):
             model.recommend([[0], [1]], k=5, titles=["one"])
+        for bad in ([True], [True, "yes"], [[True, False]]):
+            with pytest.raises(InputError, match="first_seeds should be one bool per playlist"):
+                model.recommend([[0], [1]], k=5, first_seeds=bad)
         for bad_k in (0, -3, 2.5):
             with pytest.raises(InputError, match="k must be"):
                 model.recommend([[0]], k=bad_k)

@@ -139,6 +139,39 @@ def test_playlist_batches_give_the_same_results_as_one_batch(setup, monkeypatch,
     assert (whole[:, 0] >= 0).all()
 
 
+def test_recommend_challenge_tells_models_which_playlists_have_random_seeds(setup, monkeypatch):
+    _, split, _ = setup
+    challenge = split.challenge
+    random = np.isin(challenge.categories, (8, 10))
+    assert random.any() and not random.all()
+    np.testing.assert_array_equal(challenge.first_seeds(), ~random)
+    train = split.train_store()
+    model = get_model_class("popular")().fit(train)
+    seen, recommend = [], model.recommend
+    monkeypatch.setattr(model, "recommend", lambda *a, **kw: seen.append(kw["first_seeds"]) or recommend(*a, **kw))
+    monkeypatch.setattr(runner, "BATCH_PLAYLISTS", 7)
+    recommend_challenge(model, train, challenge, progress=False)
+    np.testing.assert_array_equal(np.concatenate(seen), ~random)
+
+
+def test_first_seeds_reads_the_seed_positions(tmp_path):
+    def playlist(pid, tracks):
+        return {"pid": pid, "name": "x", "num_holdouts": 5, "num_samples": len(tracks),
+                "num_tracks": len(tracks) + 5, "tracks": tracks}
+
+    unplaced = {k: v for k, v in seed(0).items() if k != "pos"}
+    data = challenge_json([
+        playlist(1, [seed(0), seed(1), seed(2)]),  # the first three
+        playlist(2, [seed(0, pos=4), seed(1, pos=9)]),  # a random sample
+        playlist(3, [seed(0, pos=1), seed(1, pos=0)]),  # the first two, out of order: not a playlist's start
+        playlist(4, [unplaced, dict(unplaced, track_uri=seed(1)["track_uri"])]),  # no positions: its start
+        playlist(5, [unplaced, seed(1, pos=8)]),
+        playlist(6, []),  # title only
+    ])
+    challenge = load_challenge(write_json_file(tmp_path / "c.json", data), use_hints=False)
+    assert challenge.first_seeds().tolist() == [True, False, False, True, False, True]
+
+
 def test_read_submission_reports_garbage_pid_lines(tmp_path):
     path = write_lines(tmp_path / "s.csv", ["team_info,t,main,e@x", "abc,spotify:track:x"])
     parsed, errors = read_submission(path)

@@ -84,6 +84,7 @@ def test_ranker_split_mirrors_the_challenge_categories(tmp_path):
                             store.playlist_tracks(split.rows[i])[: CATEGORY[split.categories[i]].num_samples])
              for i in random_rows]
     assert not all(first)  # random categories really sample positions
+    np.testing.assert_array_equal(split.first_seeds(), [not CATEGORY[c].random for c in split.categories.tolist()])
     again = make_ranker_split(store, n_playlists=100, min_holdouts=5, seed=0)
     np.testing.assert_array_equal(again.seed_indices, split.seed_indices)
 
@@ -135,14 +136,39 @@ def test_features_do_not_depend_on_the_batch(model, store):
     titles = [GENRES[g] if g % 3 else None for g in range(N_GENRES)]
     indptr = np.concatenate([[0], np.cumsum([len(s) for s in seeds])])
     indices = np.concatenate(seeds).astype(np.int32)
-    batch = candidate_block(model.models, model.context, indptr, indices, titles, model.config.n_candidates)
+    first = np.arange(N_GENRES) % 2 == 0
+    batch = candidate_block(model.models, model.context, indptr, indices, titles, model.config.n_candidates,
+                            first_seeds=first)
     np.testing.assert_array_equal(indices, np.concatenate(seeds))  # the caller's seeds are left as they were
     for row in range(N_GENRES):
         one = candidate_block(model.models, model.context, np.array([0, len(seeds[row])]),
-                              seeds[row].astype(np.int32), [titles[row]], model.config.n_candidates)
+                              seeds[row].astype(np.int32), [titles[row]], model.config.n_candidates,
+                              first_seeds=first[row : row + 1])
         mine = batch.rows == row
         np.testing.assert_array_equal(one.tracks, batch.tracks[mine])
         np.testing.assert_allclose(one.features, batch.features[mine], rtol=1e-5, atol=1e-6, equal_nan=True)
+
+
+def test_seed_order_is_a_feature_of_its_own_playlist_and_reaches_the_ranker(model, store, monkeypatch):
+    seeds = [seeds_of_genre(store, g, 4) for g in range(3)]
+    indptr = np.concatenate([[0], np.cumsum([len(s) for s in seeds])])
+    indices = np.concatenate(seeds).astype(np.int32)
+    first = np.array([True, False, True])
+    plain = candidate_block(model.models, model.context, indptr, indices, None, 20)
+    block = candidate_block(model.models, model.context, indptr, indices, None, 20, first_seeds=first)
+    names, without = feature_names(list(model.models), seed_order=True), feature_names(list(model.models))
+    column = names.index("first_seeds")
+    assert names == without[:column] + ["first_seeds"] + without[column:]
+    np.testing.assert_array_equal(block.features[:, column], first[block.rows].astype(np.float32))
+    np.testing.assert_array_equal(np.delete(block.features, column, axis=1), plain.features)
+    # recommend hands each playlist's flag to the features, None meaning "its first tracks"
+    seen = []
+    build = model.build_candidates
+    monkeypatch.setattr(model, "build_candidates", lambda *args, **kw: seen.append(args[3].copy()) or build(*args, **kw))
+    model.recommend(seeds, k=10, first_seeds=first)
+    model.recommend(seeds, k=10)
+    np.testing.assert_array_equal(seen[0], first)
+    np.testing.assert_array_equal(seen[1], [True, True, True])
 
 
 def test_missing_ranks_are_missing_not_zero(model, store):
@@ -169,7 +195,7 @@ def test_save_load_gives_identical_rankings_and_a_report(model, store, tmp_path)
     np.testing.assert_array_equal(again_ids, ids)
     np.testing.assert_array_equal(again_scores, scores)
     report = read_json(tmp_path / "rerank" / REPORT_JSON)
-    assert set(report["feature_gain"]) == set(feature_names(["als", "cooccur", "title"]))
+    assert set(report["feature_gain"]) == set(feature_names(["als", "cooccur", "title"], seed_order=True))
     recall = report["candidate_recall"]
     assert 60 in recall["n"]
     per_n = {key: values for key, values in recall.items() if key not in ("n", "candidates")}
@@ -190,6 +216,22 @@ def test_a_model_saved_before_expansion_candidates_existed_loads_without_them(mo
     del info["config"]["expansion_candidates"]
     write_json(tmp_path / "rerank" / "config.json", info)
     assert load_model(tmp_path / "rerank", store=store).config.expansion_candidates == 0
+
+
+def test_a_model_saved_before_seed_order_existed_loads_without_it(model, store, tmp_path):
+    """A ranker trained before the first_seeds feature keeps working (today's default reads it)."""
+    assert model.config.seed_order and "first_seeds" in model.ranker.feature_name()
+    older = Rerank(apply_overrides(RerankConfig(), {**SMALL, "seed_order": False})).fit(store)
+    assert "first_seeds" not in older.ranker.feature_name()
+    seeds = [seeds_of_genre(store, g, 3) for g in range(N_GENRES)]
+    ids, _ = older.recommend(seeds, k=50, first_seeds=np.arange(N_GENRES) % 2 == 0)
+    older.save(tmp_path / "rerank")
+    info = read_json(tmp_path / "rerank" / "config.json")
+    del info["config"]["seed_order"]
+    write_json(tmp_path / "rerank" / "config.json", info)
+    loaded = load_model(tmp_path / "rerank", store=store)
+    assert loaded.config.seed_order is False
+    np.testing.assert_array_equal(loaded.recommend(seeds, k=50)[0], ids)  # it ignores the seed order
 
 
 def test_a_ranker_trained_on_other_features_is_a_clear_error(model, store, tmp_path):
@@ -320,7 +362,7 @@ def test_the_sequential_model_is_a_candidate_source(store, tmp_path):
     model.save(tmp_path / "rerank")
     assert sorted(p.name for p in (tmp_path / "rerank" / "candidates").iterdir()) == ["cooccur", "sequential"]
     assert set(read_json(tmp_path / "rerank" / REPORT_JSON)["feature_gain"]) == set(
-        feature_names(["cooccur", "sequential"]))
+        feature_names(["cooccur", "sequential"], seed_order=True))
 
 
 def test_neighbour_evidence_matches_a_direct_count(tmp_path):

@@ -86,6 +86,16 @@ class ChallengeSet:
     def row_of_pid(self) -> dict[int, int]:
         return {pid: i for i, pid in enumerate(self.pids.tolist())}
 
+    def first_seeds(self) -> np.ndarray:
+        """(n,) bool: whether each playlist's seeds are its first tracks in order (``pos`` exactly 0..k-1, or
+        missing throughout, as :func:`infer_category` reads them), not a random sample of its positions."""
+        lengths = np.diff(self.seed_indptr)
+        row = np.repeat(np.arange(len(self)), lengths)
+        place = np.arange(len(self.seed_pos)) - self.seed_indptr[:-1][row]
+        given = np.bincount(row, weights=self.seed_pos >= 0, minlength=len(self))
+        misplaced = np.bincount(row, weights=self.seed_pos != place, minlength=len(self))
+        return (given == 0) | (misplaced == 0)
+
 
 def infer_category(num_samples: int, titled: bool, positions: Sequence[int] | None) -> int:
     """Category 1..10 of one challenge playlist (0 when it matches none); see the module docstring."""

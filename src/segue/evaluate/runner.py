@@ -94,6 +94,7 @@ def recommend_challenge(model, store: Store, challenge: ChallengeSet, k: int = S
 
     ``seeds``: :func:`seeds_for_store`'s result, when the caller has it already."""
     indptr, indices, dropped = seeds if seeds is not None else seeds_for_store(challenge, store)
+    first_seeds = challenge.first_seeds()  # random-k categories (8, 10) read differently by rerank
     n = len(challenge)
     recs = np.full((n, k), -1, dtype=np.int32)
     start_time = time.perf_counter()
@@ -101,7 +102,8 @@ def recommend_challenge(model, store: Store, challenge: ChallengeSet, k: int = S
         for start in range(0, n, BATCH_PLAYLISTS):
             stop = min(n, start + BATCH_PLAYLISTS)
             sub_ptr, sub_idx = csr_slice(indptr, indices, start, stop)
-            ids, _ = model.recommend((sub_ptr, sub_idx), k=k, titles=challenge.names[start:stop])
+            ids, _ = model.recommend((sub_ptr, sub_idx), k=k, titles=challenge.names[start:stop],
+                                     first_seeds=first_seeds[start:stop])
             recs[start:stop] = ids
             advance(stop - start)
     seconds = time.perf_counter() - start_time

@@ -249,6 +249,7 @@ class Validation:
         self.seeds = _csr_take(indptr, indices, order)
         self.answers = _csr_take(gt_indptr, gt_indices, order)
         self.titles = [challenge.names[i] for i in order.tolist()]
+        self.first_seeds = challenge.first_seeds()[order]
         self.pids = challenge.pids[order]
         self.bounds = np.linspace(0, len(challenge), SCORE_STEPS + 1).round().astype(int)
 
@@ -263,7 +264,7 @@ class Validation:
             if stop <= start:
                 continue
             ids, _ = model.recommend(csr_slice(*self.seeds, start, stop), k=CHALLENGE_K,
-                                     titles=self.titles[start:stop])
+                                     titles=self.titles[start:stop], first_seeds=self.first_seeds[start:stop])
             values = compute_metrics(ids, *csr_slice(*self.answers, start, stop))[self.metric]
             values = values[~np.isnan(values)]
             total, count = total + float(values.sum()), count + len(values)

@@ -7,7 +7,11 @@ as seed track ids (int32, the store's ids)::
     ids, scores = model.recommend(seeds, k=500, titles=titles)   # (n, k) int32, (n, k) float32
 
 Subclasses implement ``_fit(store, progress)``, ``_score(indptr, indices, titles)`` returning dense
-(batch, n_tracks) float32 scores, and ``_save_arrays(dir)`` / ``_load_arrays(dir)``. The base class
+(batch, n_tracks) float32 scores, and ``_save_arrays(dir)`` / ``_load_arrays(dir)``. A model that reads how
+the seeds were drawn (``reads_seed_order``) takes ``_score(indptr, indices, titles, first_seeds)``:
+``recommend(..., first_seeds=...)`` says per playlist whether its seeds are its first tracks in order (a
+playlist's start, the challenge's first-k categories) or a random sample of its positions (categories 8 and
+10); the other models ignore it. The base class
 does the rest: input validation, batching, seed exclusion, top-k with -1/-inf padding and ties broken by
 track id, the title fallback for playlists without seeds, and the model directory (``config.json`` +
 arrays). Helpers models share live in :mod:`segue.models._common`.
@@ -259,6 +263,17 @@ def _contains(sorted_unique: np.ndarray, values: np.ndarray) -> np.ndarray:
     return sorted_unique[pos] == values if len(sorted_unique) else np.zeros(len(values), dtype=bool)
 
 
+def as_first_seeds(first_seeds, n: int) -> np.ndarray:
+    """``recommend``'s ``first_seeds`` as (n,) bool (None: all True), or a clear error."""
+    if first_seeds is None:
+        return np.ones(n, dtype=bool)
+    values = np.asarray(first_seeds)
+    if values.shape != (n,) or not (values.dtype == bool or np.isin(values, (0, 1)).all()):
+        raise InputError(f"first_seeds should be one bool per playlist ({n}), got shape {values.shape} of "
+                         f"{values.dtype}; pass True where the seeds are a playlist's first tracks.")
+    return values.astype(bool)
+
+
 def take_rows(indptr: np.ndarray, indices: np.ndarray, titles, rows: np.ndarray):
     """Rows ``rows`` of a seed CSR batch and their titles, as a batch of their own."""
     if len(rows) == len(indptr) - 1:
@@ -339,6 +354,8 @@ class Recommender:
     uses_title_fallback: ClassVar[bool] = True
     # Files the model writes beside config.json (for docs and checks).
     array_files: ClassVar[tuple[str, ...]] = ("arrays.npz",)
+    # Models whose _score takes first_seeds too (see the module docstring).
+    reads_seed_order: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig | None = None) -> None:
         self.config = config if config is not None else self.Config()
@@ -403,8 +420,11 @@ class Recommender:
         return int(max(1, min(1024, SCORE_BLOCK_FLOATS // max(1, self.n_tracks or 1))))
 
     def recommend(self, seeds, k: int = 500, titles: list[str | None] | None = None,
-                  exclude_seeds: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                  exclude_seeds: bool = True, first_seeds=None) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` tracks per playlist: ``(ids (n, k) int32, scores (n, k) float32)``.
+
+        ``first_seeds``: one bool per playlist, True when its seeds are its first tracks in playlist order,
+        False when they are a random sample of its positions; None: all True (the start of a playlist).
 
         Equal scores are ordered by track id; rows with fewer than ``k`` candidates are padded with id -1
         and score -inf.
@@ -416,6 +436,7 @@ class Recommender:
         n = len(indptr) - 1
         if titles is not None and len(titles) != n:
             raise InputError(f"got {len(titles)} titles for {n} playlists; pass one title (or None) per playlist.")
+        first_seeds = as_first_seeds(first_seeds, n)
         ids = np.full((n, k), -1, dtype=np.int32)
         out = np.full((n, k), -np.inf, dtype=np.float32)
         step = self.batch_rows()
@@ -423,10 +444,12 @@ class Recommender:
             stop = min(n, start + step)
             sub_ptr, sub_idx = csr_slice(indptr, indices, start, stop)
             sub_titles = titles[start:stop] if titles is not None else None
-            ids[start:stop], out[start:stop] = self._top_k_block(sub_ptr, sub_idx, sub_titles, k, exclude_seeds)
+            ids[start:stop], out[start:stop] = self._top_k_block(sub_ptr, sub_idx, sub_titles, k, exclude_seeds,
+                                                                 first_seeds[start:stop])
         return ids, out
 
-    def _top_k_block(self, indptr, indices, titles, k: int, exclude_seeds: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _top_k_block(self, indptr, indices, titles, k: int, exclude_seeds: bool,
+                     first_seeds: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k of one block of playlists: sparse candidates where the model offers them and they are exact
         (the same ids and scores as the dense row), then a pruned exact top-k where the model offers one, a
         dense score row for the rest."""
@@ -458,7 +481,8 @@ class Recommender:
         rows = np.flatnonzero(dense)
         if len(rows):
             sub_ptr, sub_idx, sub_titles = take_rows(indptr, indices, titles, rows)
-            block = self._score_with_fallback(sub_ptr, sub_idx, sub_titles)
+            block = self._score_with_fallback(sub_ptr, sub_idx, sub_titles,
+                                              first_seeds[rows] if first_seeds is not None else None)
             if exclude_seeds and len(sub_idx):
                 block[seed_rows(sub_ptr), sub_idx] = -np.inf
             ids[rows], out[rows] = top_k(block, k)
@@ -487,20 +511,27 @@ class Recommender:
         """The sparse path's view of these playlists' scores (see :class:`Candidates`), or None (dense only)."""
         return None
 
-    def _score_with_fallback(self, indptr, indices, titles) -> np.ndarray:
+    def _score_with_fallback(self, indptr, indices, titles, first_seeds: np.ndarray | None = None) -> np.ndarray:
         lengths = np.diff(indptr)
         empty = np.flatnonzero(lengths == 0)
         if self.fallback is None or len(empty) == 0:
-            return np.asarray(self._score(indptr, indices, titles), dtype=np.float32)
+            return np.asarray(self._score_seeds(indptr, indices, titles, first_seeds), dtype=np.float32)
         scores = np.empty((len(lengths), self.n_tracks), dtype=np.float32)
         full = np.flatnonzero(lengths > 0)
         if len(full):
             sub_ptr = np.concatenate([[0], np.cumsum(lengths[full])])
             sub_titles = [titles[i] for i in full] if titles is not None else None
-            scores[full] = self._score(sub_ptr, indices, sub_titles)
+            scores[full] = self._score_seeds(sub_ptr, indices, sub_titles,
+                                             first_seeds[full] if first_seeds is not None else None)
         empty_titles = [titles[i] for i in empty] if titles is not None else None
         scores[empty] = self.fallback._score(np.zeros(len(empty) + 1, np.int64), np.zeros(0, np.int32), empty_titles)
         return scores
+
+    def _score_seeds(self, indptr, indices, titles, first_seeds: np.ndarray | None) -> np.ndarray:
+        """``_score``, given ``first_seeds`` too where the model reads it (None: all first)."""
+        if not self.reads_seed_order:
+            return self._score(indptr, indices, titles)
+        return self._score(indptr, indices, titles, as_first_seeds(first_seeds, len(indptr) - 1))
 
     # ---- persistence -------------------------------------------------------------------------
     def describe(self) -> dict:

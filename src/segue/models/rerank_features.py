@@ -24,7 +24,9 @@ duration;
 playlist-neighbour evidence (:func:`neighbour_evidence`: the summed similarity and the share of the playlist's
 most similar training playlists that hold the candidate) and, when the kNN proposes candidates too
 (``knn_candidates``), its rank.
-Whether the seeds were the first or random tracks is not a feature: ``recommend`` is given seed ids only.
+and whether the seeds are the playlist's first tracks or a random sample of its positions (``first_seeds``: the
+challenge's categories 8 and 10; the last-seed and follow features mean more when the seeds end where the hidden
+songs begin).
 """
 
 from __future__ import annotations
@@ -70,6 +72,12 @@ class RankerSplit:
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def first_seeds(self) -> np.ndarray:
+        """(n,) bool: whether a playlist's seeds are its first tracks (its category is not a random-k one)."""
+        table = np.zeros(max(c.number for c in FILL_ORDER) + 1, dtype=bool)
+        table[[c.number for c in FILL_ORDER]] = [not c.random for c in FILL_ORDER]
+        return table[self.categories]
 
     def subset(self, keep: np.ndarray) -> "RankerSplit":
         """The playlists at positions ``keep`` (sorted), as a RankerSplit of their own."""
@@ -253,8 +261,10 @@ FOLLOW_FEATURES = ("follows_max", "follows_sum", "follows_last")
 NEIGHBOUR_FEATURES = ("knn_score", "knn_share")
 
 
-def feature_names(model_names: list[str], knn_candidates: bool = False) -> list[str]:
+def feature_names(model_names: list[str], knn_candidates: bool = False, seed_order: bool = False) -> list[str]:
     names = [f"{m}_{kind}" for m in model_names for kind in ("score", "rank")]
+    if seed_order:
+        names.append("first_seeds")
     names += list(TRACK_FEATURES) + list(PLAYLIST_FEATURES) + list(FOLLOW_FEATURES) + list(NEIGHBOUR_FEATURES)
     if knn_candidates:
         names.append("knn_rank")
@@ -280,10 +290,11 @@ class CandidateBlock:
 def candidate_block(models: dict, context: FeatureContext, indptr: np.ndarray, indices: np.ndarray,
                     titles: list[str | None] | None, n_candidates: int, recall_width: int = 0,
                     neighbours: int = NEIGHBOURS, knn_candidates: int = 0,
-                    expansion_candidates: int = 0) -> CandidateBlock:
+                    expansion_candidates: int = 0, first_seeds: np.ndarray | None = None) -> CandidateBlock:
     """Candidates (union of each model's top ``n_candidates``, of the playlist-neighbour kNN's top
     ``knn_candidates`` and of the query expansion's top ``expansion_candidates``, seeds excluded) and their
-    features (``neighbours``: how many similar training playlists the kNN reads).
+    features (``neighbours``: how many similar training playlists the kNN reads; ``first_seeds``, (b,) bool
+    whether a playlist's seeds are its first tracks, adds the ``first_seeds`` feature, None leaves it out).
 
     ``recall_width`` > ``n_candidates`` also collects the wider union (``recall_keys``, ``recall_rank``) to
     measure candidate recall at larger n; the candidates and their features do not change with it.
@@ -332,6 +343,8 @@ def candidate_block(models: dict, context: FeatureContext, indptr: np.ndarray, i
         columns += [np.where(np.isfinite(score), score, np.nan), rank]
         n_models += np.isfinite(rank)
     del blocks
+    if first_seeds is not None:
+        columns.append(np.asarray(first_seeds, dtype=np.float32)[rows])
 
     n_seeds = np.diff(np.searchsorted(seed_keys // n_tracks, np.arange(b + 1))).astype(np.float32)
     seed_row, seed_track = seed_keys // n_tracks, (seed_keys % n_tracks).astype(np.int32)
