@@ -94,7 +94,7 @@ def recommend_challenge(model, store: Store, challenge: ChallengeSet, k: int = S
 
     ``seeds``: :func:`seeds_for_store`'s result, when the caller has it already."""
     indptr, indices, dropped = seeds if seeds is not None else seeds_for_store(challenge, store)
-    first_seeds = challenge.first_seeds()  # random-k categories (8, 10) read differently by rerank
+    first_seeds = challenge.first_seeds()  # rerank tells random-k playlists (categories 8, 10) from first-k ones
     n = len(challenge)
     recs = np.full((n, k), -1, dtype=np.int32)
     start_time = time.perf_counter()

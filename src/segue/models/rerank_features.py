@@ -18,13 +18,11 @@ over the last ``RECENT_SEEDS`` seeds and with the last seed alone, since a conti
 playlist's end) and with the first model's top ``EXPANSION_SEEDS`` songs as if they were seeds (max, sum and
 the top song's: query expansion; with ``expansion_candidates`` the songs with the highest expansion sum join
 the candidates too); whether the candidate shares the last seed's artist / album; ALS dot products with the mean
-seed factor and the last seed's factor; playlist facts (seed count, titled, distinct
-artists and albums per seed, mean seed popularity); |log| ratio of the candidate's duration to the seeds' mean
-duration;
-playlist-neighbour evidence (:func:`neighbour_evidence`: the summed similarity and the share of the playlist's
-most similar training playlists that hold the candidate) and, when the kNN proposes candidates too
-(``knn_candidates``), its rank.
-and whether the seeds are the playlist's first tracks or a random sample of its positions (``first_seeds``: the
+seed factor and the last seed's factor; playlist facts (seed count, titled, distinct artists and albums per seed,
+mean seed popularity); |log| ratio of the candidate's duration to the seeds' mean duration; playlist-neighbour
+evidence (:func:`neighbour_evidence`: the summed similarity and the share of the playlist's most similar training
+playlists that hold the candidate) and, when the kNN proposes candidates too (``knn_candidates``), its rank; and
+whether the seeds are the playlist's first tracks or a random sample of its positions (``first_seeds``: the
 challenge's categories 8 and 10; the last-seed and follow features mean more when the seeds end where the hidden
 songs begin).
 """
