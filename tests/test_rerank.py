@@ -162,9 +162,13 @@ def test_seed_order_is_a_feature_of_its_own_playlist_and_reaches_the_ranker(mode
     np.testing.assert_array_equal(block.features[:, column], first[block.rows].astype(np.float32))
     np.testing.assert_array_equal(np.delete(block.features, column, axis=1), plain.features)
     # recommend hands each playlist's flag to the features, None meaning "its first tracks"
-    seen = []
-    build = model.build_candidates
-    monkeypatch.setattr(model, "build_candidates", lambda *args, **kw: seen.append(args[3].copy()) or build(*args, **kw))
+    seen, build = [], model.build_candidates
+
+    def spy(*args, **kw):
+        seen.append(args[3].copy())
+        return build(*args, **kw)
+
+    monkeypatch.setattr(model, "build_candidates", spy)
     model.recommend(seeds, k=10, first_seeds=first)
     model.recommend(seeds, k=10)
     np.testing.assert_array_equal(seen[0], first)
