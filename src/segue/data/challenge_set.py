@@ -87,19 +87,22 @@ class ChallengeSet:
         return {pid: i for i, pid in enumerate(self.pids.tolist())}
 
     def first_seeds(self) -> np.ndarray:
-        """(n,) bool: whether each playlist's seeds are its first tracks in order (``pos`` exactly 0..k-1, or
-        missing throughout, as :func:`infer_category` reads them), not a random sample of its positions."""
-        lengths = np.diff(self.seed_indptr)
-        row = np.repeat(np.arange(len(self)), lengths)
-        place = np.arange(len(self.seed_pos)) - self.seed_indptr[:-1][row]
-        given = np.bincount(row, weights=self.seed_pos >= 0, minlength=len(self))
-        misplaced = np.bincount(row, weights=self.seed_pos != place, minlength=len(self))
-        return (given == 0) | (misplaced == 0)
+        """(n,) bool: whether each playlist's seeds are its first tracks (:func:`seeds_are_first`), not a random
+        sample of its positions."""
+        bounds = self.seed_indptr.tolist()
+        return np.fromiter((seeds_are_first(self.seed_pos[a:b].tolist()) for a, b in zip(bounds, bounds[1:])),
+                           dtype=bool, count=len(self))
+
+
+def seeds_are_first(positions: Sequence[int] | None) -> bool:
+    """Whether seeds at ``positions`` (-1: missing) are the playlist's first tracks in order: ``pos`` exactly
+    0..k-1, or missing throughout."""
+    return positions is None or all(p < 0 for p in positions) or list(positions) == list(range(len(positions)))
 
 
 def infer_category(num_samples: int, titled: bool, positions: Sequence[int] | None) -> int:
     """Category 1..10 of one challenge playlist (0 when it matches none); see the module docstring."""
-    first = positions is None or all(p < 0 for p in positions) or list(positions) == list(range(len(positions)))
+    first = seeds_are_first(positions)
     for cat in CATEGORIES:
         if cat.num_samples != num_samples:
             continue

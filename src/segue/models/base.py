@@ -449,7 +449,7 @@ class Recommender:
         return ids, out
 
     def _top_k_block(self, indptr, indices, titles, k: int, exclude_seeds: bool,
-                     first_seeds: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                     first_seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Top-k of one block of playlists: sparse candidates where the model offers them and they are exact
         (the same ids and scores as the dense row), then a pruned exact top-k where the model offers one, a
         dense score row for the rest."""
@@ -481,8 +481,7 @@ class Recommender:
         rows = np.flatnonzero(dense)
         if len(rows):
             sub_ptr, sub_idx, sub_titles = take_rows(indptr, indices, titles, rows)
-            block = self._score_with_fallback(sub_ptr, sub_idx, sub_titles,
-                                              first_seeds[rows] if first_seeds is not None else None)
+            block = self._score_with_fallback(sub_ptr, sub_idx, sub_titles, first_seeds[rows])
             if exclude_seeds and len(sub_idx):
                 block[seed_rows(sub_ptr), sub_idx] = -np.inf
             ids[rows], out[rows] = top_k(block, k)

@@ -73,9 +73,7 @@ class RankerSplit:
 
     def first_seeds(self) -> np.ndarray:
         """(n,) bool: whether a playlist's seeds are its first tracks (its category is not a random-k one)."""
-        table = np.zeros(max(c.number for c in FILL_ORDER) + 1, dtype=bool)
-        table[[c.number for c in FILL_ORDER]] = [not c.random for c in FILL_ORDER]
-        return table[self.categories]
+        return ~_category_flags(self.categories, "random")
 
     def subset(self, keep: np.ndarray) -> "RankerSplit":
         """The playlists at positions ``keep`` (sorted), as a RankerSplit of their own."""
@@ -141,15 +139,16 @@ def make_ranker_split(store: Store, n_playlists: int, min_holdouts: int, seed: i
     np.cumsum(np.bincount(hidden_rows, minlength=len(rows)), out=hidden_indptr[1:])
     categories = np.concatenate(picked_cats)
     titles = [name if has else None for name, has in
-              zip((store.names[r] for r in rows.tolist()), _titled_categories(categories))]
+              zip((store.names[r] for r in rows.tolist()), _category_flags(categories, "titled"))]
     split = RankerSplit(rows, categories, titles, seed_indptr, seed_indices, hidden_indptr,
                         (hidden_keys % n).astype(np.int32))
     return split.subset(np.flatnonzero(np.diff(hidden_indptr) > 0))
 
 
-def _titled_categories(categories: np.ndarray) -> np.ndarray:
+def _category_flags(categories: np.ndarray, flag: str) -> np.ndarray:
+    """(n,) bool: a challenge category's ``titled`` or ``random`` flag for each of ``categories``."""
     table = np.zeros(max(c.number for c in FILL_ORDER) + 1, dtype=bool)
-    table[[c.number for c in FILL_ORDER]] = [c.titled for c in FILL_ORDER]
+    table[[c.number for c in FILL_ORDER]] = [getattr(c, flag) for c in FILL_ORDER]
     return table[categories]
 
 
